@@ -1,0 +1,211 @@
+"""The ``mam`` command: one entry point, one subcommand per workflow stage.
+
+Every subcommand reads the same configuration: a YAML or TOML file with the
+optional sections ``network_params``, ``sim_params``, ``theory_params`` and
+``backend`` (deep-updated over the defaults), plus ``--set section.key=value``
+overrides. Heavy modules (simulators, Elephant) are imported only by the
+subcommand that needs them.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+CONFIG_SECTIONS = ('network_params', 'sim_params', 'theory_params', 'backend')
+
+
+class ConfigError(ValueError):
+    """The configuration file or an override is malformed."""
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
+    """Read a YAML/TOML config and apply ``section.key=value`` overrides."""
+    cfg: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        text = path.read_text()
+        try:
+            if path.suffix == '.toml':
+                import tomllib
+                cfg = tomllib.loads(text)
+            else:
+                cfg = yaml.safe_load(text) or {}
+        except Exception as err:  # parser errors differ by format
+            raise ConfigError(f"config file {path} is not valid {path.suffix[1:] or 'YAML'}: {err}") from err
+        if not isinstance(cfg, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections")
+    for item in overrides:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ConfigError(f"--set expects section.key=value, got {item!r}")
+        keys = key.split('.')
+        node = cfg
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {k!r} is not a section")
+        node[keys[-1]] = yaml.safe_load(value)
+    unknown = set(cfg) - set(CONFIG_SECTIONS)
+    if unknown:
+        import difflib
+        name = sorted(unknown)[0]
+        close = difflib.get_close_matches(name, CONFIG_SECTIONS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; valid sections: {', '.join(CONFIG_SECTIONS)}"
+        raise KeyError(f"unknown config section {name!r}{hint}")
+    return cfg
+
+
+def _model(cfg: dict, **kwargs):
+    from .model import MultiAreaModel
+    return MultiAreaModel(cfg.get('network_params', {}), **kwargs)
+
+
+def _sim_params(cfg: dict) -> dict:
+    from .params import resolve, sim_defaults
+    return resolve(cfg.get('sim_params', {}), sim_defaults())
+
+
+def cmd_connectivity(cfg, args):
+    from .connectivity import summary_line, write_connectivity
+    M = _model(cfg)
+    write_connectivity(M, args.out)
+    print(summary_line(M))
+
+
+def cmd_simulate(cfg, args):
+    backend = args.backend or cfg.get('backend', 'nest')
+    if args.sonata:
+        from .export.sonata import simulate_sonata
+        summary = simulate_sonata(args.sonata, cfg.get('sim_params', {}), backend=backend, out_dir=args.out)
+    else:
+        M = _model(cfg, simulation=True, sim_spec=cfg.get('sim_params', {}), backend=backend)
+        summary = M.simulation.simulate(out_dir=args.out)
+    return 3 if summary.get('watchdog_stopped') else 0
+
+
+def cmd_theory(cfg, args):
+    from .theory import write_theory
+    M = _model(cfg)
+    write_theory(M, args.out, theory_spec=cfg.get('theory_params', {}), stabilize=args.stabilize)
+
+
+def cmd_export(cfg, args):
+    M = _model(cfg)
+    if args.format == 'sonata':
+        from .export.sonata import export_sonata
+        export_sonata(M, _sim_params(cfg), args.out)
+    else:
+        from .export.neuroml import export_neuroml
+        export_neuroml(M, _sim_params(cfg), args.out)
+
+
+def cmd_analyze(cfg, args):
+    from .analysis import analyze_run
+    analyze_run(args.run_dir, t_min=args.t_min)
+
+
+def cmd_validate(cfg, args):
+    from .validate import validate
+    report = validate(cfg, backends=args.backends.split(','), seeds=args.seeds, out_dir=args.out)
+    return 0 if report.get('agree', False) else 4
+
+
+def cmd_plan(cfg, args):
+    from .hpc import plan, plan_text
+    result = plan(cfg.get('network_params', {}), cfg.get('sim_params', {}),
+                  memory_per_node_gb=args.memory_per_node)
+    print(plan_text(result))
+
+
+def cmd_jobscript(cfg, args):
+    from .hpc import jobscript
+    text = jobscript(args.config, nodes=args.nodes, ranks_per_node=args.ranks_per_node,
+                     threads=args.threads, scheduler=args.scheduler, out_dir=args.run_dir)
+    if args.out:
+        from .io import atomic_write_text
+        atomic_write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--config', metavar='FILE', help='YAML or TOML file with network_params, '
+                        'sim_params, theory_params, backend (each optional)')
+    common.add_argument('--set', metavar='KEY=VALUE', action='append', default=[], dest='overrides',
+                        help='override one parameter, e.g. network_params.N_scaling=0.01 (repeatable)')
+    common.add_argument('--data-dir', metavar='DIR',
+                        help='MAM raw data directory (default: $MAM_DATA_DIR, ../shared/mam-data, '
+                        'or a verified download)')
+
+    parser = argparse.ArgumentParser(prog='mam', description='The multi-area model of macaque '
+                                     'visual cortex as a PyNN model.')
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+
+    p = sub.add_parser('connectivity', parents=[common], help='write N, K, synapse counts, weights')
+    p.add_argument('--out', required=True, metavar='FILE', help='.yaml, .json or .npz')
+    p.set_defaults(func=cmd_connectivity)
+
+    p = sub.add_parser('simulate', parents=[common], help='build and run the network')
+    p.add_argument('--out', required=True, metavar='RUN_DIR')
+    p.add_argument('--backend', choices=['nest', 'neuron', 'brian2'], help='default: config or nest')
+    p.add_argument('--sonata', metavar='DIR', help='run a SONATA circuit written by `mam export sonata`')
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser('theory', parents=[common], help='mean-field stationary rates')
+    p.add_argument('--out', required=True, metavar='FILE')
+    p.add_argument('--stabilize', action='store_true', help="compute the stabilized in-degrees K'")
+    p.set_defaults(func=cmd_theory)
+
+    p = sub.add_parser('export', parents=[common], help='write the network as SONATA or NeuroML')
+    p.add_argument('format', choices=['sonata', 'neuroml'])
+    p.add_argument('--out', required=True, metavar='DIR')
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser('analyze', parents=[common], help='statistics and figures of a finished run')
+    p.add_argument('run_dir', metavar='RUN_DIR')
+    p.add_argument('--t-min', type=float, default=500., help='skip this initial transient (ms)')
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser('validate', parents=[common], help='compare backends statistically')
+    p.add_argument('--backends', default='nest,neuron,brian2')
+    p.add_argument('--seeds', type=int, default=5)
+    p.add_argument('--out', required=True, metavar='DIR')
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser('plan', parents=[common], help='memory and node estimate')
+    p.add_argument('--memory-per-node', type=float, metavar='GB')
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser('jobscript', parents=[common], help='write a cluster job script')
+    p.add_argument('--nodes', type=int, required=True)
+    p.add_argument('--ranks-per-node', type=int, required=True)
+    p.add_argument('--threads', type=int, required=True)
+    p.add_argument('--scheduler', default='slurm', choices=['slurm'])
+    p.add_argument('--run-dir', default=None, metavar='RUN_DIR', help='run directory of the job')
+    p.add_argument('--out', metavar='FILE', help='write the script here (default: stdout)')
+    p.set_defaults(func=cmd_jobscript)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .data import DataFileError, set_data_dir
+    try:
+        if args.data_dir:
+            set_data_dir(args.data_dir)
+        cfg = load_config(args.config, args.overrides)
+        return args.func(cfg, args) or 0
+    except (KeyError, ValueError, TypeError, FileExistsError, DataFileError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"mam {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The `mam` command line: configuration loading, overrides and clear errors."""
+import pytest
+
+from mam_pynn.cli import ConfigError, build_parser, load_config, main
+
+
+def test_yaml_config_and_overrides(tmp_path):
+    f = tmp_path / 'c.yaml'
+    f.write_text('network_params:\n  N_scaling: 0.1\nbackend: nest\n')
+    cfg = load_config(f, ['network_params.K_scaling=0.2', 'sim_params.areas_simulated=[V1, V2]'])
+    assert cfg['network_params'] == {'N_scaling': 0.1, 'K_scaling': 0.2}
+    assert cfg['sim_params']['areas_simulated'] == ['V1', 'V2']
+    assert cfg['backend'] == 'nest'
+
+
+def test_toml_config(tmp_path):
+    f = tmp_path / 'c.toml'
+    f.write_text('[network_params]\nN_scaling = 0.5\n[network_params.connection_params]\ng = -12.0\n')
+    cfg = load_config(f)
+    assert cfg['network_params']['connection_params']['g'] == -12.0
+
+
+@pytest.mark.parametrize('text, match', [
+    ('network_param:\n  N_scaling: 0.1\n', "did you mean 'network_params'"),
+    ('- 1\n- 2\n', 'mapping'),
+    ('network_params: [\n', 'not valid'),
+])
+def test_bad_config_files(tmp_path, text, match):
+    f = tmp_path / 'c.yaml'
+    f.write_text(text)
+    with pytest.raises((ConfigError, KeyError), match=match):
+        load_config(f)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match='does not exist'):
+        load_config(tmp_path / 'absent.yaml')
+
+
+def test_malformed_override():
+    with pytest.raises(ConfigError, match='section.key=value'):
+        load_config(None, ['N_scaling'])
+
+
+def test_every_subcommand_has_help(capsys):
+    parser = build_parser()
+    for cmd in ['connectivity', 'simulate', 'theory', 'export', 'analyze', 'validate', 'plan', 'jobscript']:
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args([cmd, '--help'])
+        assert exc.value.code == 0
+        assert '--config' in capsys.readouterr().out
+
+
+def test_errors_exit_2_with_message(tmp_path, capsys):
+    rc = main(['connectivity', '--config', str(tmp_path / 'absent.yaml'), '--out', str(tmp_path / 'x.json')])
+    assert rc == 2
+    assert 'does not exist' in capsys.readouterr().err
+    assert not (tmp_path / 'x.json').exists()
