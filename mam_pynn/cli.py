@@ -71,7 +71,8 @@ def _sim_params(cfg: dict) -> dict:
 
 
 def cmd_connectivity(cfg, args):
-    from .connectivity import summary_line, write_connectivity
+    from .connectivity import connectivity_format, summary_line, write_connectivity
+    connectivity_format(args.out)  # a bad suffix fails before the model is built
     M = _model(cfg)
     write_connectivity(M, args.out)
     print(summary_line(M))
