@@ -1,0 +1,247 @@
+"""``analyze_run``: from a finished run directory to statistics and figures.
+
+Results go to ``RUN_DIR/analysis/`` (``statistics.json`` for scalars per
+population and area, ``series.npz`` for time series, spectra, per-neuron values
+and FC matrices, ``manifest.json`` last) and figures to ``RUN_DIR/figures/``.
+A second call with the same spike file and parameters reloads the results
+instead of recomputing them.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mam_pynn.io import atomic_path, atomic_write_json
+from mam_pynn.params import content_hash
+
+from . import statistics as st
+from .spikes import RunInfo, SpikeFile, iter_areas, read_run_info, recorded_only, sample_neurons
+
+#: bump when a definition changes, so stored results are recomputed
+ANALYSIS_VERSION = 1
+
+DEFAULT_PARAMS = {
+    't_min': 500.,            # ms, skip the initial transient
+    't_max': None,            # ms, default: end of the simulation
+    't_ref': None,            # ms, LvR's refractory correction R; default: the neurons' t_ref
+    'bin_ms': 1.,             # histograms, synchrony, spectra, correlations
+    'sigma_ms': 5.,           # Gaussian kernel of the smoothed rates (and FC)
+    'cc_neurons': 100,        # active neurons sampled per population for correlations
+    'spectrum_len_segment': 1024,
+    'spectrum_overlap': 0.5,
+    'seed': 0,                # neuron sampling
+}
+STATS_FILE = 'statistics.json'
+SERIES_FILE = 'series.npz'
+MANIFEST_FILE = 'manifest.json'
+
+
+def _log(verbose: bool, msg: str) -> None:
+    if verbose:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def analysis_params(info: RunInfo, **overrides) -> dict:
+    """Defaults updated with ``overrides`` (unknown names rejected), window resolved."""
+    unknown = set(overrides) - set(DEFAULT_PARAMS)
+    if unknown:
+        raise KeyError(f"unknown analysis parameter(s) {sorted(unknown)}; valid: {', '.join(DEFAULT_PARAMS)}")
+    p = {**DEFAULT_PARAMS, **overrides}
+    p['t_max'] = info.t_sim if p['t_max'] is None else float(p['t_max'])
+    p['t_ref'] = info.t_ref if p['t_ref'] is None else float(p['t_ref'])
+    p['t_min'] = float(p['t_min'])
+    if p['t_min'] >= p['t_max']:
+        raise ValueError(f"t_min={p['t_min']} ms must be below t_max={p['t_max']} ms "
+                         f"(the run has t_sim={info.t_sim} ms)")
+    return p
+
+
+def cache_key(info: RunInfo, params: dict) -> str:
+    """Identifies a result: spike file (size, mtime), layout, parameters, definitions."""
+    stat = info.spike_file.stat()
+    return content_hash({'spikes': [stat.st_size, stat.st_mtime_ns], 'populations':
+                         {a: [[p.name, p.first_id, p.size] for p in ps] for a, ps in info.populations.items()},
+                         'params': params, 'version': ANALYSIS_VERSION})
+
+
+def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tuple[dict, dict]:
+    """All statistics of a run: (scalars for JSON, arrays for NPZ)."""
+    t_min, t_max, bin_ms = params['t_min'], params['t_max'], params['bin_ms']
+    duration = t_max - t_min
+    nb = st.n_bins(t_min, t_max, bin_ms)
+    pops_out, areas_out = {}, {}
+    pop_labels, pop_series, area_series = [], [], []
+    per_neuron = {'rate': [], 'cv_isi': [], 'lvr': []}
+    offsets = [0]
+    sf = SpikeFile(info.spike_file)
+    for i, (area, pops) in enumerate(iter_areas(info, t_min, t_max, sf)):
+        pops_out[area] = {}
+        area_vals = {'rate': [], 'cv_isi': [], 'lvr': []}
+        for name, ps in pops.items():
+            rates = st.neuron_rates(ps.neuron, ps.size, duration)
+            cv = st.cv_isi(ps.neuron, ps.times, ps.size)
+            lv = st.lvr(ps.neuron, ps.times, ps.size, t_ref=params['t_ref'])
+            sample = sample_neurons(ps, params['cc_neurons'], seed=params['seed'])
+            cc = st.correlation_matrix(st.count_matrix(ps.neuron, ps.times, sample, t_min, t_max, bin_ms))
+            pops_out[area][name] = {
+                'size': ps.size, 'spikes': len(ps),
+                'rate': st.population_rate(len(ps), ps.size, duration),
+                'rate_sd': float(rates.std()) if ps.size else float('nan'),
+                'rate_median': float(np.median(rates)) if ps.size else float('nan'),
+                'silent_fraction': float(np.mean(rates == 0)) if ps.size else float('nan'),
+                'cv_isi': st.nanmean(cv), 'lvr': st.nanmean(lv), 'lvr_upstream': st.upstream_mean(lv),
+                'n_irregularity': int(np.isfinite(lv).sum()),
+                'synchrony': st.synchrony(ps.times, t_min, t_max, bin_ms),
+                'corrcoef': st.mean_off_diagonal(cc), 'cc_neurons': int(sample.size)}
+            for key, vals in (('rate', rates), ('cv_isi', cv), ('lvr', lv)):
+                per_neuron[key].append(vals.astype(np.float32))
+                area_vals[key].append(vals)
+            offsets.append(offsets[-1] + ps.size)
+            pop_labels.append(ps.population.label)
+            pop_series.append(st.rate_series(ps.times, ps.size, t_min, t_max, bin_ms))
+        all_times = np.concatenate([ps.times for ps in pops.values()])
+        n_area = info.area_size(area)
+        lv_all = np.concatenate(area_vals['lvr'])
+        areas_out[area] = {
+            'size': n_area, 'spikes': int(all_times.size),
+            'rate': st.population_rate(all_times.size, n_area, duration),
+            'cv_isi': st.nanmean(np.concatenate(area_vals['cv_isi'])),
+            'lvr': st.nanmean(lv_all), 'lvr_upstream': st.upstream_mean(lv_all),
+            'synchrony': st.synchrony(all_times, t_min, t_max, bin_ms)}
+        area_series.append(st.rate_series(all_times, n_area, t_min, t_max, bin_ms))
+        _log(verbose, f"  [{i + 1}/{len(info.areas)}] {area}: {all_times.size} spikes, "
+                      f"{areas_out[area]['rate']:.2f} spikes/s")
+
+    pop_series = np.array(pop_series).reshape(len(pop_labels), nb)
+    area_series = np.array(area_series).reshape(len(info.areas), nb)
+    area_smoothed = st.smooth(area_series, params['sigma_ms'], bin_ms)
+    freqs, pop_psd = st.power_spectrum(pop_series, bin_ms, params['spectrum_len_segment'],
+                                       params['spectrum_overlap'])
+    _, area_psd = st.power_spectrum(area_series, bin_ms, params['spectrum_len_segment'],
+                                    params['spectrum_overlap'])
+    fc = st.functional_connectivity(area_smoothed)
+    arrays = {
+        'pop_labels': np.array(pop_labels), 'area_labels': np.array(info.areas),
+        'time_ms': t_min + bin_ms * np.arange(nb), 'pop_rate_series': pop_series,
+        'area_rate_series': area_series, 'area_rate_smoothed': area_smoothed,
+        'freqs': freqs, 'pop_psd': pop_psd, 'area_psd': area_psd, 'fc_sim': fc,
+        'pop_offsets': np.array(offsets), **{f"neuron_{k}": np.concatenate(v) if v else np.empty(0)
+                                             for k, v in per_neuron.items()}}
+    fc_out = {'measure': 'Pearson correlation of area rates smoothed with a Gaussian '
+                         f"(sigma {params['sigma_ms']} ms)"}
+    try:
+        exp = st.load_experimental_fc(info.areas)
+    except (KeyError, OSError) as err:  # areas outside the fMRI data, or no data file
+        fc_out['experimental'] = f"not compared: {err}"
+    else:
+        arrays['fc_exp'] = exp
+        fc_out['similarity_exp'] = st.fc_similarity(fc, exp) if len(info.areas) >= 3 else float('nan')
+        fc_out['n_pairs'] = len(info.areas) * (len(info.areas) - 1) // 2
+    n_total = int(sum(a['size'] for a in areas_out.values()))
+    spikes_total = int(sum(a['spikes'] for a in areas_out.values()))
+    all_lvr = arrays['neuron_lvr']
+    network = {'neurons': n_total, 'spikes': spikes_total,
+               'rate': st.population_rate(spikes_total, n_total, duration),
+               'cv_isi': st.nanmean(arrays['neuron_cv_isi']), 'lvr': st.nanmean(all_lvr),
+               'lvr_upstream': st.upstream_mean(all_lvr)}
+    stats = {'label': info.label, 'params': params, 'network': network, 'areas': areas_out,
+             'populations': pops_out, 'functional_connectivity': fc_out}
+    return stats, arrays
+
+
+def _jsonable(obj):
+    """NaN/inf become null: strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def save_results(analysis_dir: Path, key: str, stats: dict, arrays: dict) -> None:
+    analysis_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(analysis_dir / SERIES_FILE) as tmp:
+        np.savez(tmp, **arrays)
+    atomic_write_json(analysis_dir / STATS_FILE, _jsonable({'key': key, **stats}))
+
+
+def load_results(analysis_dir: Path, key: str) -> tuple[dict, dict] | None:
+    """Stored results for ``key``, or None when absent, stale or unreadable."""
+    try:
+        stats = json.loads((analysis_dir / STATS_FILE).read_text())
+        if stats.get('key') != key:
+            return None
+        with np.load(analysis_dir / SERIES_FILE) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError):
+        return None
+    return stats, arrays
+
+
+def analyze_run(run_dir: str | Path, t_min: float = 500., figures: bool = True,
+                force: bool = False, verbose: bool = True, **params) -> dict:
+    """Statistics (and figures) of a finished run; prints progress and a one-line summary.
+
+    ``params`` override ``DEFAULT_PARAMS`` (t_max, t_ref, bin_ms, sigma_ms, cc_neurons, ...).
+    Returns the statistics dict (as stored in ``analysis/statistics.json``) plus
+    ``files`` (what was written) and ``from_cache``.
+    """
+    t0 = time.perf_counter()
+    run_dir = Path(run_dir)
+    info = recorded_only(read_run_info(run_dir))
+    p = analysis_params(info, t_min=t_min, **params)
+    key = cache_key(info, p)
+    analysis_dir, figure_dir = run_dir / 'analysis', run_dir / 'figures'
+    loaded = None if force else load_results(analysis_dir, key)
+    if loaded is None:
+        _log(verbose, f"analyzing {run_dir} ({len(info.areas)} areas, window {p['t_min']:g}-{p['t_max']:g} ms)")
+        stats, arrays = compute_statistics(info, p, verbose)
+        save_results(analysis_dir, key, stats, arrays)
+        stats = json.loads((analysis_dir / STATS_FILE).read_text())
+    else:
+        _log(verbose, f"statistics of {run_dir} are up to date; reloaded from {analysis_dir}")
+        stats, arrays = loaded
+    t_stats = time.perf_counter() - t0
+    files = [analysis_dir / STATS_FILE, analysis_dir / SERIES_FILE]
+    if figures:
+        from .plots import make_figures
+        manifest = _read_manifest(analysis_dir)
+        expected = [Path(f) for f in manifest.get('figures', [])]
+        fresh = loaded is not None and manifest.get('key') == key and bool(expected)
+        if not (fresh and all(f.exists() for f in expected)):
+            _log(verbose, f"drawing figures into {figure_dir}")
+            expected = make_figures(info, stats, arrays, figure_dir, only_missing=fresh, verbose=verbose)
+        files += expected
+    manifest_path = analysis_dir / MANIFEST_FILE
+    atomic_write_json(manifest_path, {'key': key, 'run_dir': str(run_dir),
+                                      'files': [str(f) for f in files],
+                                      'figures': [str(f) for f in files[2:]]})
+    files.append(manifest_path)
+    net, fc = stats['network'], stats['functional_connectivity']
+    sim_fc = fc.get('similarity_exp')
+    fc_txt = f"FC vs fMRI r={sim_fc:.2f}" if isinstance(sim_fc, float) else "FC vs fMRI n/a"
+    print(f"analyzed {run_dir.name}: {len(stats['areas'])} areas, {net['neurons']} neurons, "
+          f"{net['spikes']} spikes, rate {_fmt(net['rate'])} spikes/s, CV {_fmt(net['cv_isi'])}, "
+          f"LvR {_fmt(net['lvr'])}, {fc_txt}; stats {t_stats:.1f} s, total "
+          f"{time.perf_counter() - t0:.1f} s{' (cached)' if loaded is not None else ''}",
+          )
+    return {**stats, 'files': [str(f) for f in files], 'from_cache': loaded is not None}
+
+
+def _fmt(x) -> str:
+    return 'n/a' if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.2f}"
+
+
+def _read_manifest(analysis_dir: Path) -> dict:
+    try:
+        return json.loads((analysis_dir / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return {}

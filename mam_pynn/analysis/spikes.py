@@ -1,0 +1,296 @@
+"""Read a run directory's spikes as columnar arrays, one (area, population) at a time.
+
+The run-directory contract (DESIGN.md): ``config.yaml`` maps every area's local
+node ids to populations (``populations: {area: {pop: {first_id, size}}}``) and
+``spikes.h5`` is a SONATA spike file with ``/spikes/<area>/node_ids`` and
+``/spikes/<area>/timestamps`` (ms). Spikes stay in numpy arrays (neuron index,
+time); Neo ``SpikeTrain`` objects are made only for a chosen sample of neurons,
+because one Python object per neuron is too slow for whole areas.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import yaml
+
+CONFIG_FILE = 'config.yaml'
+SPIKE_FILE = 'spikes.h5'
+SUMMARY_FILE = 'summary.json'
+DEFAULT_T_REF = 2.0  # ms, upstream's refractory period
+
+
+class RunDirError(ValueError):
+    """A run directory is missing a file or breaks the run-directory contract."""
+
+
+@dataclass(frozen=True)
+class Population:
+    """Where one population's neurons sit among its area's local node ids."""
+    area: str
+    name: str
+    first_id: int
+    size: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.area}/{self.name}"
+
+    @property
+    def excitatory(self) -> bool:
+        return self.name.endswith('E')
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What analysis needs from ``config.yaml``: layout, duration, refractory period."""
+    run_dir: Path
+    label: str
+    populations: dict[str, list[Population]]  # area -> populations in structure order
+    t_sim: float
+    dt: float
+    t_ref: float
+
+    @property
+    def areas(self) -> list[str]:
+        return list(self.populations)
+
+    @property
+    def spike_file(self) -> Path:
+        return self.run_dir / SPIKE_FILE
+
+    def all_populations(self) -> list[Population]:
+        return [p for pops in self.populations.values() for p in pops]
+
+    def area_size(self, area: str) -> int:
+        return sum(p.size for p in self.populations[area])
+
+
+def read_run_info(run_dir: str | Path) -> RunInfo:
+    """Parse ``config.yaml`` of a run directory, checking the population layout."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / CONFIG_FILE
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} does not exist")
+    if not cfg_path.is_file():
+        raise RunDirError(f"{cfg_path} is missing: is {run_dir} a finished run directory?")
+    cfg = yaml.safe_load(cfg_path.read_text()) or {}
+    layout = cfg.get('populations')
+    if not isinstance(layout, dict) or not layout:
+        raise RunDirError(f"{cfg_path} has no 'populations' mapping {{area: {{pop: {{first_id, size}}}}}}")
+    populations: dict[str, list[Population]] = {}
+    for area, pops in layout.items():
+        area = str(area)
+        if not isinstance(pops, dict) or not pops:
+            raise RunDirError(f"{cfg_path}: populations of area {area!r} must be a non-empty mapping")
+        plist = []
+        for name, entry in pops.items():
+            try:
+                first_id, size = int(entry['first_id']), int(entry['size'])
+            except (TypeError, KeyError, ValueError) as err:
+                raise RunDirError(f"{cfg_path}: population {area}/{name} needs integer "
+                                  f"'first_id' and 'size' ({err})") from err
+            if first_id < 0 or size < 0:
+                raise RunDirError(f"{cfg_path}: population {area}/{name} has a negative first_id or size")
+            plist.append(Population(area, str(name), first_id, size))
+        by_id = sorted(plist, key=lambda p: p.first_id)
+        for a, b in zip(by_id, by_id[1:]):
+            if a.first_id + a.size > b.first_id:
+                raise RunDirError(f"{cfg_path}: node ids of {a.label} and {b.label} overlap")
+        populations[area] = plist  # structure order, as written
+    sim = cfg.get('sim_params') or {}
+    if 't_sim' not in sim:
+        raise RunDirError(f"{cfg_path}: sim_params.t_sim is missing")
+    neuron = ((cfg.get('network_params') or {}).get('neuron_params') or {}).get('single_neuron_dict') or {}
+    return RunInfo(run_dir=run_dir, label=str(cfg.get('label', run_dir.name)),
+                   populations=populations, t_sim=float(sim['t_sim']),
+                   dt=float(sim.get('dt', 0.1)), t_ref=float(neuron.get('t_ref', DEFAULT_T_REF)))
+
+
+@dataclass
+class PopulationSpikes:
+    """One population's spikes in a time window, sorted by (neuron, time).
+
+    ``neuron`` holds indices 0..size-1 within the population, ``times`` ms.
+    """
+    population: Population
+    neuron: np.ndarray
+    times: np.ndarray
+    t_start: float
+    t_stop: float
+
+    @property
+    def size(self) -> int:
+        return self.population.size
+
+    @property
+    def duration_s(self) -> float:
+        return (self.t_stop - self.t_start) / 1000.
+
+    def __len__(self) -> int:
+        return self.times.size
+
+
+class SpikeFile:
+    """Lazy reader of a SONATA spike file: an area's arrays are read only when asked."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise RunDirError(f"spike file {self.path} is missing")
+        import h5py
+        try:
+            with h5py.File(self.path, 'r') as f:
+                if 'spikes' not in f:
+                    raise RunDirError(f"{self.path} is not a SONATA spike file: no /spikes group")
+                self._areas = list(f['spikes'].keys())
+        except OSError as err:
+            raise RunDirError(f"{self.path} is not a readable HDF5 file: {err}") from err
+
+    @property
+    def areas(self) -> list[str]:
+        return list(self._areas)
+
+    def read_area(self, area: str, t_min: float | None = None,
+                  t_max: float | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+        """(node_ids, times, sorting) of one area, restricted to t_min <= t < t_max.
+
+        An area without a group in the file has recorded no spikes.
+        """
+        import h5py
+        if area not in self._areas:
+            return np.empty(0, np.int64), np.empty(0, np.float64), 'by_time'
+        with h5py.File(self.path, 'r') as f:
+            grp = f['spikes'][area]
+            for name in ('node_ids', 'timestamps'):
+                if name not in grp:
+                    raise RunDirError(f"{self.path}: /spikes/{area}/{name} is missing")
+            sorting = sorting_name(grp.attrs.get('sorting', 'none'))
+            ts = grp['timestamps']
+            if sorting == 'by_time' and ts.size and (t_min is not None or t_max is not None):
+                # time-sorted: read only the window's slice from disk
+                times_all = ts[()]
+                lo = 0 if t_min is None else int(np.searchsorted(times_all, t_min, 'left'))
+                hi = times_all.size if t_max is None else int(np.searchsorted(times_all, t_max, 'left'))
+                times = times_all[lo:hi]
+                ids = grp['node_ids'][lo:hi]
+            else:
+                times = ts[()]
+                ids = grp['node_ids'][()]
+                if ids.shape != times.shape:
+                    raise RunDirError(f"{self.path}: /spikes/{area} node_ids and timestamps differ in length")
+                keep = np.ones(times.size, bool)
+                if t_min is not None:
+                    keep &= times >= t_min
+                if t_max is not None:
+                    keep &= times < t_max
+                if not keep.all():
+                    times, ids = times[keep], ids[keep]
+        return ids.astype(np.int64, copy=False), times.astype(np.float64, copy=False), sorting
+
+
+#: SONATA's ``sorting`` attribute: an enum (uint8) or, in some writers, a string
+SONATA_SORTING = {0: 'none', 1: 'by_id', 2: 'by_time'}
+
+
+def sorting_name(value) -> str:
+    """'none', 'by_id' or 'by_time' from an enum value or a string."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        return value
+    return SONATA_SORTING.get(int(value), 'none')
+
+
+def recorded_only(info: RunInfo, spike_file: SpikeFile | None = None) -> RunInfo:
+    """``info`` restricted to the areas present in the spike file (areas not recorded are
+    not silent, so they are left out rather than counted as zero)."""
+    sf = spike_file or SpikeFile(info.spike_file)
+    present = set(sf.areas)
+    kept = {a: p for a, p in info.populations.items() if a in present}
+    if not kept:
+        raise RunDirError(f"{sf.path} holds none of the areas of config.yaml "
+                          f"({', '.join(info.areas[:5])}...)")
+    return replace(info, populations=kept)
+
+
+def split_area(populations: list[Population], node_ids: np.ndarray, times: np.ndarray,
+               t_start: float, t_stop: float, sorting: str = 'none') -> dict[str, PopulationSpikes]:
+    """Split an area's spikes into populations, each sorted by (neuron, time)."""
+    if sorting == 'by_time':
+        order = np.argsort(node_ids, kind='stable')  # keeps time order within a neuron
+    else:
+        order = np.lexsort((times, node_ids))
+    ids, ts = node_ids[order], times[order]
+    out = {}
+    for pop in populations:
+        lo = np.searchsorted(ids, pop.first_id, 'left')
+        hi = np.searchsorted(ids, pop.first_id + pop.size, 'left')
+        out[pop.name] = PopulationSpikes(pop, ids[lo:hi] - pop.first_id, ts[lo:hi], t_start, t_stop)
+    n_assigned = sum(len(p) for p in out.values())
+    if n_assigned != ids.size:
+        area = populations[0].area if populations else '?'
+        bad = np.setdiff1d(ids, np.concatenate([np.arange(p.first_id, p.first_id + p.size)
+                                                for p in populations]))[:5]
+        raise RunDirError(f"area {area}: {ids.size - n_assigned} spikes have node ids outside every "
+                          f"population of config.yaml (e.g. {bad.tolist()})")
+    return out
+
+
+def iter_areas(info: RunInfo, t_min: float = 0., t_max: float | None = None,
+               spike_file: SpikeFile | None = None) -> Iterator[tuple[str, dict[str, PopulationSpikes]]]:
+    """Yield (area, {pop: PopulationSpikes}) for every area, reading one area at a time."""
+    t_max = info.t_sim if t_max is None else t_max
+    check_window(t_min, t_max, info.t_sim)
+    sf = spike_file or SpikeFile(info.spike_file)
+    unknown = set(sf.areas) - set(info.populations)
+    if unknown:
+        raise RunDirError(f"{sf.path} has spikes of areas not in config.yaml: {sorted(unknown)}")
+    for area, pops in info.populations.items():
+        ids, times, sorting = sf.read_area(area, t_min, t_max)
+        yield area, split_area(pops, ids, times, t_min, t_max, sorting)
+
+
+def load_population(info: RunInfo, area: str, pop: str, t_min: float = 0.,
+                    t_max: float | None = None) -> PopulationSpikes:
+    """One population's spikes (reads its whole area from disk)."""
+    if area not in info.populations:
+        raise KeyError(f"area {area!r} is not in this run; areas: {', '.join(info.areas)}")
+    names = [p.name for p in info.populations[area]]
+    if pop not in names:
+        raise KeyError(f"population {pop!r} is not in area {area}; populations: {', '.join(names)}")
+    t_max = info.t_sim if t_max is None else t_max
+    check_window(t_min, t_max, info.t_sim)
+    ids, times, sorting = SpikeFile(info.spike_file).read_area(area, t_min, t_max)
+    return split_area(info.populations[area], ids, times, t_min, t_max, sorting)[pop]
+
+
+def check_window(t_min: float, t_max: float, t_sim: float) -> None:
+    if not (0. <= t_min < t_max):
+        raise ValueError(f"analysis window needs 0 <= t_min < t_max, got t_min={t_min}, t_max={t_max} ms")
+    if t_max > t_sim + 1e-9:
+        raise ValueError(f"t_max={t_max} ms is beyond the simulated time t_sim={t_sim} ms")
+
+
+def spike_trains(spikes: PopulationSpikes, neurons: np.ndarray | list[int]) -> list:
+    """Neo SpikeTrains (ms) of the chosen neurons, for Elephant; one object per neuron."""
+    import neo
+    import quantities as pq
+    neurons = np.asarray(neurons, dtype=np.int64)
+    if neurons.size and (neurons.min() < 0 or neurons.max() >= spikes.size):
+        raise IndexError(f"{spikes.population.label}: neuron indices must lie in 0..{spikes.size - 1}")
+    bounds = np.searchsorted(spikes.neuron, np.stack([neurons, neurons + 1]))
+    return [neo.SpikeTrain(spikes.times[lo:hi] * pq.ms, t_start=spikes.t_start * pq.ms,
+                           t_stop=spikes.t_stop * pq.ms, name=f"{spikes.population.label}#{n}")
+            for n, lo, hi in zip(neurons, bounds[0], bounds[1])]
+
+
+def sample_neurons(spikes: PopulationSpikes, n: int, seed: int = 0, active_only: bool = True) -> np.ndarray:
+    """Up to ``n`` distinct neuron indices, drawn reproducibly (active ones only by default)."""
+    pool = np.unique(spikes.neuron) if active_only else np.arange(spikes.size)
+    if pool.size <= n:
+        return pool
+    rng = np.random.default_rng([seed, spikes.population.first_id, spikes.size])
+    return np.sort(rng.choice(pool, size=n, replace=False))
