@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import pprint
+import sys
 from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
@@ -40,6 +41,8 @@ def _file_param(value, name: str) -> Path | None:
     """Path of a file-valued parameter: a name in the data directory, or a path."""
     if value is None:
         return None
+    if value is True and name == 'connection_params.K_stable':
+        raise AssertionError('K_stable=True is resolved by _stabilized_K_path')
     if not isinstance(value, (str, Path)):
         raise TypeError(f"{name} must be a file name or path (store arrays in a file), "
                         f"got {type(value).__name__}")
@@ -54,6 +57,30 @@ def _file_param(value, name: str) -> Path | None:
         return candidate
     raise FileNotFoundError(f"{name}: no file {str(value)!r} (neither a path nor a file in "
                             f"the data directory {data_dir()})")
+
+
+def _stabilized_K_path(params: dict) -> Path:
+    """K' computed by the mean-field stabilization (K_stable=True), cached on disk.
+
+    The stabilization runs on the full-scale network with the raw in-degrees and the
+    same other parameters; it takes minutes, so its result is kept under the cache
+    directory, keyed by those parameters.
+    """
+    from .io import atomic_path
+    from .params import content_hash
+    base = copy.deepcopy(params)
+    base['connection_params']['K_stable'] = None
+    base['N_scaling'] = base['K_scaling'] = 1.
+    base['fullscale_rates'] = None
+    path = _conn.cache_dir() / 'K_stable' / f"{content_hash(base)}.npy"
+    if not path.is_file():
+        from .theory import stabilize
+        print(f"K_stable=True: stabilizing the in-degrees (mean-field theory; cached at {path})",
+              file=sys.stderr)
+        K_prime = stabilize(MultiAreaModel(base))
+        with atomic_path(path) as tmp:
+            np.save(tmp, K_prime)
+    return path
 
 
 def _array_digest(a: np.ndarray, sig: int = LABEL_SIG_DIGITS) -> str:
@@ -169,8 +196,11 @@ class MultiAreaModel:
         for holder, key in ((p['connection_params'], 'K_stable'), (p, 'fullscale_rates')):
             if isinstance(holder[key], Path):  # keep the parameters JSON-able
                 holder[key] = str(holder[key])
-        self.K_stable_path = _file_param(p['connection_params']['K_stable'],
-                                          'connection_params.K_stable')
+        if p['connection_params']['K_stable'] is True:
+            self.K_stable_path = _stabilized_K_path(p)
+        else:
+            self.K_stable_path = _file_param(p['connection_params']['K_stable'],
+                                              'connection_params.K_stable')
         self.fullscale_rates_path = _file_param(p['fullscale_rates'], 'fullscale_rates')
         if (p['N_scaling'] != 1. or p['K_scaling'] != 1.) and self.fullscale_rates_path is None:
             raise ValueError("down-scaling (N_scaling or K_scaling != 1) needs 'fullscale_rates': "

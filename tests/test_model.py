@@ -249,3 +249,23 @@ def test_file_parameters_accept_path_objects(tmp_path, default_model):
 def same_model(M2, M):
     return M2 == M and all(np.array_equal(getattr(M2, n), getattr(M, n), equal_nan=True)
                            for n in ARRAYS)
+
+
+def test_K_stable_true_runs_the_stabilization_once_and_caches_it(monkeypatch, tmp_path):
+    """K_stable=True computes K' with mam_pynn.theory.stabilize (stubbed here: the real
+    one takes minutes and is tested in tests/theory) and reuses the cached result."""
+    import mam_pynn.theory as theory
+    monkeypatch.setenv('MAM_CACHE_DIR', str(tmp_path))
+    calls = []
+
+    def fake_stabilize(M):
+        calls.append(M.params['connection_params']['K_stable'])
+        return M.K_matrix[:, :-1] * 1.01
+
+    monkeypatch.setattr(theory, 'stabilize', fake_stabilize)
+    raw = MultiAreaModel({'connection_params': {'K_stable': None}})
+    M = MultiAreaModel({'connection_params': {'K_stable': True}})
+    np.testing.assert_allclose(M.K_matrix[:, :-1], raw.K_matrix[:, :-1] * 1.01, rtol=1e-12)
+    np.testing.assert_array_equal(M.K_matrix[:, -1], raw.K_matrix[:, -1])
+    MultiAreaModel({'connection_params': {'K_stable': True}})
+    assert calls == [None]  # stabilized once, on the raw in-degrees
