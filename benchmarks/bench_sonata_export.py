@@ -1,0 +1,100 @@
+"""SONATA export speed and memory: edges written per second and peak memory, for the
+32-area model at N_scaling = K_scaling = 0.01 and for larger configurations.
+
+Each configuration is exported in its own process, so its peak RSS is its own; the
+RSS before the export (Model built, libraries loaded) is printed beside it, so the
+export's own share shows. Peak memory should not grow with the number of edges
+(it is bounded by ``--chunk-edges``).
+
+    .venv/bin/python benchmarks/bench_sonata_export.py [--scales 0.01,0.03] [--areas V1,V2] \
+        [--chunk-edges 1000000] [--keep DIR | --dir /dev/shm]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {tests!r})
+import standin
+M = standin.model({scale}, {scale}, {{'connection_params': {{'replace_non_simulated_areas': 'hom_poisson_stat'}}}})
+import mam_pynn.export.sonata as S
+rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t0, c0 = time.perf_counter(), time.process_time()
+s = S.export_sonata(M, {sim!r}, {out!r}, chunk_edges={chunk})
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({{'model': type(M).__name__, 'edges': s['edges'], 'neurons': s['neurons'],
+                   'edge_populations': len(s['edge_populations']), 'wall_s': wall,
+                   'edge_s': s['edge_seconds'], 'edges_per_s': s['edges_per_s'], 'cpu_s': cpu,
+                   'rss_before_mb': rss0,
+                   'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob('*') if f.is_file())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--scales', default='0.01,0.03', help='N_scaling = K_scaling values')
+    ap.add_argument('--areas', default='all', help="comma-separated areas, or 'all'")
+    ap.add_argument('--chunk-edges', type=int, default=1_000_000)
+    ap.add_argument('--keep', default=None, help='export into this directory and keep it')
+    ap.add_argument('--dir', default=None, help='parent of the temporary export directory '
+                    '(e.g. /dev/shm, to take the disk out of the measurement)')
+    args = ap.parse_args(argv)
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix='bench_sonata_', dir=args.dir))
+    sim = {'t_sim': 100.}
+    if args.areas != 'all':
+        sim['areas_simulated'] = args.areas.split(',')
+    rows = []
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times suffer when "
+          f"the machine is shared; CPU seconds less so)", flush=True)
+    try:
+        for scale in [float(x) for x in args.scales.split(',')]:
+            out = base / f'scale_{scale:g}'
+            shutil.rmtree(out, ignore_errors=True)
+            code = CHILD.format(tests=str(ROOT / 'tests' / 'export'), scale=scale, sim=sim,
+                                out=str(out), chunk=args.chunk_edges)
+            res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+            if res.returncode:
+                print(res.stderr[-3000:], file=sys.stderr)
+                return 1
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            r['scale'] = scale
+            r['bytes_per_edge'] = du(out) / max(r['edges'], 1)
+            rows.append(r)
+            print(f"scale {scale:g}: {r['neurons']} neurons, {r['edges'] / 1e6:.2f}M edges in "
+                  f"{r['edge_populations']} edge populations: edges written in {r['edge_s']:.1f} s "
+                  f"({r['edges_per_s'] / 1e6:.2f}M edges/s), whole export {r['wall_s']:.1f} s wall, "
+                  f"{r['cpu_s']:.1f} s CPU ({r['edges'] / r['cpu_s'] / 1e6:.2f}M edges per CPU-s), "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB (before export {r['rss_before_mb']:.0f} MB), "
+                  f"{r['bytes_per_edge']:.0f} B/edge on disk [{r['model']}]", flush=True)
+            if not args.keep:
+                shutil.rmtree(out, ignore_errors=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    if len(rows) > 1:
+        a, b = rows[0], rows[-1]
+        print(f"summary: {b['edges'] / a['edges']:.1f}x the edges -> peak RSS x "
+              f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f} (export's share: "
+              f"{a['peak_rss_mb'] - a['rss_before_mb']:.0f} -> {b['peak_rss_mb'] - b['rss_before_mb']:.0f} MB), "
+              f"throughput {a['edges_per_s'] / 1e6:.2f} -> {b['edges_per_s'] / 1e6:.2f}M edges/s")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The seam between the network plan and a simulator: what every backend provides.
+
+A backend turns the entries of a :class:`~mam_pynn.network.plan.NetworkPlan`
+into simulator objects and runs them. ``NestBackend`` (nest_fast.py) does it with
+NEST's native connection rules and devices under pyNN.nest populations;
+``PyNNBackend`` (generic.py) uses only the PyNN API, for any PyNN simulator.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Backend:
+    """Interface; handles returned by ``create_population`` are backend-specific."""
+    name = 'abstract'
+    # merge Poisson inputs of equal target, weight and delay (see plan.merged_poisson)
+    merge_poisson = False
+
+    def check_plan(self, plan) -> None:
+        """Refuse, before anything is built, what this backend cannot build."""
+
+    def setup(self, dt: float, seed: int, threads: int) -> None:
+        raise NotImplementedError
+
+    def create_population(self, spec, neuron_params: dict, v0_mean: float, v0_sd: float):
+        """One IF_curr_exp population; ``neuron_params`` in NEST units (pA, pF, ms, mV)."""
+        raise NotImplementedError
+
+    def connect(self, spec, pre, post) -> None:
+        """Exactly ``spec.n`` synapses, sources and targets drawn with replacement."""
+        raise NotImplementedError
+
+    def add_poisson(self, spec, post) -> None:
+        """An independent Poisson train of ``spec.rate_hz`` into every neuron of ``post``."""
+        raise NotImplementedError
+
+    def add_step_current(self, spec, post) -> None:
+        raise NotImplementedError
+
+    def record_spikes(self, area: str, pops: list, start_ms: float) -> None:
+        """Record all neurons of ``pops`` (handles, structure order) of one area."""
+        raise NotImplementedError
+
+    def record_vm(self, area: str, pops_and_counts: list, vm_dict: dict) -> None:
+        """Record the membrane potential of the first n neurons of each (handle, n)."""
+        raise NotImplementedError
+
+    def finish_build(self) -> None:
+        """Called once after everything is created and connected (build time)."""
+
+    def prepare(self) -> None:
+        """Called once before the first ``run``."""
+
+    def run(self, duration_ms: float) -> int:
+        """Advance by ``duration_ms``; return the spikes emitted meanwhile by all neurons
+        on this process, or -1 when the backend cannot count them cheaply."""
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Called once after the last ``run``."""
+
+    def spikes(self, area: str):
+        """(node ids local to the area, times in ms) of the recorded spikes, unsorted."""
+        raise NotImplementedError
+
+    def vm(self, area: str):
+        """(node ids local to the area, times, V_m) of the recorded potentials, or None."""
+        return None
+
+    def count_connections(self) -> int:
+        raise NotImplementedError
+
+    def process_info(self) -> tuple[int, int]:
+        """(number of MPI processes, threads per process)."""
+        return 1, 1
+
+    def end(self) -> None:
+        pass
+
+
+def lognormal_params(mean: float, sd: float) -> tuple[float, float]:
+    """(mu, sigma) of the underlying normal of a lognormal with this mean and SD."""
+    mean = abs(mean)
+    sigma2 = np.log1p((sd / mean) ** 2)
+    return float(np.log(mean) - sigma2 / 2), float(np.sqrt(sigma2))
+
+
+class AreaIndex:
+    """Maps global neuron ids of one area's populations to area-local node ids.
+
+    Populations are stacked in structure order: node id = offset of the
+    population in the area + index in the population.
+    """
+
+    def __init__(self):
+        self.first_gids, self.offsets, self.sizes = [], [], []
+        self.size = 0
+
+    def add(self, first_gid: int, size: int) -> None:
+        self.first_gids.append(int(first_gid))
+        self.offsets.append(self.size)
+        self.sizes.append(int(size))
+        self.size += int(size)
+
+    def local_ids(self, gids: np.ndarray) -> np.ndarray:
+        gids = np.asarray(gids, dtype=np.int64)
+        order = np.argsort(self.first_gids)
+        firsts = np.asarray(self.first_gids, dtype=np.int64)[order]
+        offs = np.asarray(self.offsets, dtype=np.int64)[order]
+        k = np.searchsorted(firsts, gids, side='right') - 1
+        return (gids - firsts[k] + offs[k]).astype(np.uint64)

@@ -1,0 +1,296 @@
+"""One simulation of a MultiAreaModel: build, run in chunks, record, write the run.
+
+``Simulation(M, sim_spec, backend).simulate(out_dir)`` sets up the simulator
+(resolution, seed, threads), builds the network through :mod:`mam_pynn.network`
+with progress, runs it in chunks of ``chunk_ms`` (progress, rate so far, and a
+watchdog that stops a run whose mean rate over a chunk exceeds ``max_mean_rate``),
+and writes the run directory of DESIGN.md: ``config.yaml``, ``spikes.h5`` (SONATA),
+``vm.h5`` (when asked), ``figures/raster.png`` and, last, ``summary.json`` — its
+presence marks a finished run, which is never overwritten.
+"""
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .io import atomic_path, atomic_write_json, atomic_write_text
+from .network import build_network, check_backend, load_replacement_input, make_backend, make_plan
+from .network.plan import check_areas
+from .params import content_hash, resolve, sim_defaults
+
+SONATA_SORTING = {'none': 0, 'by_id': 1, 'by_time': 2}   # the spec's enum
+SONATA_MAGIC = 0x0A7A
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux: ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _plain(obj):
+    """YAML/JSON-safe copy (numpy scalars and arrays, tuples, paths)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def summary_line(s: dict) -> str:
+    """The one-line summary printed at the end of a run."""
+    stop = ' STOPPED BY WATCHDOG' if s.get('watchdog_stopped') else ''
+    return (f"{s['backend']}: {s['neurons']} neurons, {s['synapses']} synapses, "
+            f"build {s['build_s']:.2f} s, sim {s['sim_s']:.2f} s for {s['t_sim_ms']:g} ms "
+            f"(RTF {s['rtf']:.2f}), {s['mean_rate_hz']:.2f} spikes/s, "
+            f"peak memory {s['peak_rss_mb']:.0f} MB{stop}")
+
+
+class Simulation:
+    """A simulation of ``network`` (a MultiAreaModel) with custom ``sim_spec``.
+
+    Everything that can be checked is checked here, before anything is built or
+    written: the backend name, the simulated and recorded areas, and the input
+    replacing cortico-cortical connections.
+    """
+
+    def __init__(self, network, sim_spec: dict | None = None, backend: str = 'nest'):
+        if sim_spec is not None and not isinstance(sim_spec, dict):
+            raise TypeError(f"sim_spec must be a dict of simulation parameters, "
+                            f"got {type(sim_spec).__name__}")
+        self.network = network
+        self.custom_params = dict(sim_spec or {})
+        self.params = resolve(self.custom_params, sim_defaults())
+        self.backend = check_backend(backend)
+        area_list = list(network.area_list)
+        self.areas_simulated = check_areas(self.params['areas_simulated'], area_list,
+                                           'sim_params.areas_simulated')
+        self.areas_recorded = check_areas(self.params['recording_dict']['areas_recorded'],
+                                          area_list, 'recording_dict.areas_recorded')
+        for key in ('t_sim', 'dt', 'chunk_ms', 'max_mean_rate'):
+            if not float(self.params[key]) > 0:
+                raise ValueError(f"sim_params.{key} must be > 0, got {self.params[key]!r}")
+        self.T = float(self.params['t_sim'])
+        self.replacement_input = load_replacement_input(network, self.params)
+        self.label = content_hash({'params': self.params, 'network_label': network.label,
+                                   'backend': self.backend})
+        self.summary = None
+
+    def __repr__(self):
+        return f"Simulation(label={self.label!r}, network={self.network.label!r}, backend={self.backend!r})"
+
+    # ------------------------------------------------------------------ layout
+
+    def populations_layout(self) -> dict:
+        """{area: {pop: {'first_id', 'size'}}}: node ids local to each area, structure order."""
+        out = {}
+        N = dict(zip(self.network.structure_vec, np.asarray(self.network.N_vec)))
+        for area in self.areas_simulated:
+            first, out[area] = 0, {}
+            for pop in self.network.structure[area]:
+                size = int(N[f"{area}-{pop}"])
+                out[area][pop] = {'first_id': first, 'size': size}
+                first += size
+        return out
+
+    def run_config(self) -> dict:
+        return _plain({'label': self.network.label, 'simulation_label': self.label,
+                       'backend': self.backend, 'network_params': self.network.params,
+                       'sim_params': self.params, 'populations': self.populations_layout()})
+
+    # ------------------------------------------------------------------ run
+
+    def simulate(self, out_dir=None, progress: bool = True) -> dict:
+        """Build, run and record; write the run directory; return the summary dict.
+
+        ``out_dir`` defaults to ``runs/<simulation label>``. A directory holding a
+        finished run (``summary.json``) is refused before anything is done.
+        """
+        say = _say if progress else (lambda msg: None)
+        run_dir = Path(out_dir) if out_dir is not None else Path('runs') / self.label
+        if (run_dir / 'summary.json').exists():
+            raise FileExistsError(f"run directory {run_dir} already holds a finished run "
+                                  f"(summary.json); choose another output directory")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise FileExistsError(f"output path {run_dir} exists and is not a directory")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / 'config.yaml',
+                          yaml.safe_dump(self.run_config(), sort_keys=False))
+
+        p = self.params
+        rec = p['recording_dict']
+        ti = time.perf_counter()
+        backend = make_backend(self.backend)   # imports the simulator: timed apart
+        import_s = time.perf_counter() - ti
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        backend.setup(float(p['dt']), int(p['rng_seed']), int(p['local_num_threads']))
+        plan = make_plan(self.network, p, input_source=self.replacement_input)
+        t_setup = time.perf_counter() - t0
+        say(f"simulation {self.label} of model {self.network.label} on {self.backend}: "
+            f"{len(plan.areas)} areas, {plan.n_neurons} neurons, {plan.n_synapses} synapses")
+        vm = {'fraction': float(rec['Nrec_vm_fraction']), 'dict': rec['vm_dict']} \
+            if rec['record_vm'] else None
+        built = build_network(plan, backend, self.areas_recorded,
+                              spike_start_ms=float(rec['spike_dict'].get('start', 0.)),
+                              vm=vm, progress=say if progress else None)
+        build_s = t_setup + sum(built.timings.values())
+        rss_build, cpu1 = peak_rss_mb(), time.process_time()
+        say(f"built the network in {build_s:.2f} s (peak memory {rss_build:.0f} MB)")
+
+        t_done, watchdog, sim_s = self._run_chunks(backend, say)
+        rss_sim, cpu2 = peak_rss_mb(), time.process_time()
+        t2 = time.perf_counter()
+        summary = self._write_outputs(run_dir, backend, built, t_done, say)
+        n_proc, threads = backend.process_info()
+        backend.end()
+        summary.update({
+            'backend': self.backend, 'label': self.network.label, 'simulation_label': self.label,
+            'neurons': plan.n_neurons, 'synapses': plan.n_synapses,
+            'areas_simulated': list(plan.areas), 'areas_recorded': list(built.recorded_areas),
+            't_sim_ms': t_done, 't_sim_requested_ms': self.T,
+            'build_s': build_s, 'sim_s': sim_s,
+            'build_cpu_s': cpu1 - cpu0, 'sim_cpu_s': cpu2 - cpu1,
+            'rtf': sim_s / (t_done / 1000.) if t_done > 0 else float('nan'),
+            'peak_rss_mb': peak_rss_mb(), 'peak_rss_build_mb': rss_build,
+            'peak_rss_sim_mb': rss_sim, 'num_processes': n_proc, 'threads': threads,
+            'import_s': import_s, 'setup_s': t_setup, **built.timings, 'state_propagation_s': sim_s,
+            'write_s': time.perf_counter() - t2, **watchdog,
+        })
+        atomic_write_json(run_dir / 'summary.json', _plain(summary))
+        self.summary = summary
+        self.run_dir = run_dir
+        print(summary_line(summary), flush=True)
+        return summary
+
+    def _run_chunks(self, backend, say):
+        """Advance in chunks; stop early when the watchdog bound is exceeded."""
+        chunk, bound = float(self.params['chunk_ms']), float(self.params['max_mean_rate'])
+        t, sim_s, spikes_total = 0.0, 0.0, 0
+        watchdog = {'watchdog_stopped': False, 'max_mean_rate': bound, 'status': 'completed'}
+        backend.prepare()
+        try:
+            while t < self.T - 1e-9:
+                d = min(chunk, self.T - t)
+                ts = time.perf_counter()
+                n_spikes, n_neurons = backend.run(d)
+                sim_s += time.perf_counter() - ts
+                t += d
+                if n_spikes < 0 or n_neurons == 0:
+                    say(f"simulated {t:g}/{self.T:g} ms in {sim_s:.2f} s")
+                    continue
+                spikes_total += n_spikes
+                rate = n_spikes / n_neurons / (d / 1000.)
+                say(f"simulated {t:g}/{self.T:g} ms in {sim_s:.2f} s "
+                    f"(RTF {sim_s / (t / 1000.):.2f}), rate {rate:.2f} spikes/s in this chunk, "
+                    f"{spikes_total / n_neurons / (t / 1000.):.2f} so far")
+                if rate > bound:
+                    say(f"WATCHDOG: mean rate {rate:.1f} spikes/s over the chunk ending at "
+                        f"{t:g} ms exceeds max_mean_rate = {bound:g}; stopping the run "
+                        f"and keeping what was recorded")
+                    watchdog.update(watchdog_stopped=True, status='stopped_by_watchdog',
+                                    stopped_at_ms=t, chunk_rate_hz=rate)
+                    break
+        finally:
+            backend.cleanup()
+        return t, watchdog, sim_s
+
+    # ------------------------------------------------------------------ outputs
+
+    def _write_outputs(self, run_dir, backend, built, t_done, say) -> dict:
+        import h5py
+        layout = self.populations_layout()
+        spikes = {}
+        for area in built.recorded_areas:
+            ids, times = backend.spikes(area)
+            order = np.lexsort((ids, times))
+            spikes[area] = (ids[order].astype(np.uint64), times[order].astype(np.float64))
+        with atomic_path(run_dir / 'spikes.h5') as tmp:
+            with h5py.File(tmp, 'w') as f:
+                f.attrs['magic'] = np.uint32(SONATA_MAGIC)
+                f.attrs['version'] = np.array([0, 1], dtype=np.uint32)
+                sorting = h5py.enum_dtype(SONATA_SORTING, basetype='u1')
+                grp = f.create_group('spikes')
+                for area, (ids, times) in spikes.items():
+                    g = grp.create_group(area)
+                    g.attrs.create('sorting', SONATA_SORTING['by_time'], dtype=sorting)
+                    g.create_dataset('node_ids', data=ids, dtype='u8')
+                    ds = g.create_dataset('timestamps', data=times, dtype='f8')
+                    ds.attrs['units'] = 'ms'
+        n_spikes = int(sum(len(t) for _, t in spikes.values()))
+        n_rec = sum(v['size'] for a in built.recorded_areas for v in layout[a].values())
+        start = float(self.params['recording_dict']['spike_dict'].get('start', 0.))
+        window = max(t_done - start, 0.) / 1000.
+        rate = n_spikes / n_rec / window if n_rec and window > 0 else 0.0
+        self._write_vm(run_dir, backend, built)
+        try:
+            raster_figure(spikes, layout, run_dir / 'figures' / 'raster.png', t_done)
+        except ImportError:  # matplotlib is optional
+            say("matplotlib not available: no raster figure")
+        self.spikes = spikes
+        return {'spikes': n_spikes, 'recorded_neurons': n_rec, 'mean_rate_hz': rate}
+
+    def _write_vm(self, run_dir, backend, built):
+        if not self.params['recording_dict']['record_vm']:
+            return
+        import h5py
+        with atomic_path(run_dir / 'vm.h5') as tmp:
+            with h5py.File(tmp, 'w') as f:
+                for area in built.recorded_areas:
+                    data = backend.vm(area)
+                    if data is None:
+                        continue
+                    ids, times, v = data
+                    order = np.lexsort((ids, times))
+                    g = f.create_group(f'report/{area}')
+                    g.create_dataset('node_ids', data=ids[order].astype(np.uint64))
+                    g.create_dataset('times', data=times[order]).attrs['units'] = 'ms'
+                    g.create_dataset('V_m', data=v[order]).attrs['units'] = 'mV'
+
+
+def raster_figure(spikes: dict, layout: dict, path: Path, t_stop: float,
+                  max_points: int = 300_000) -> None:
+    """Areas stacked top to bottom, excitatory and inhibitory in two colours."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    total = sum(len(t) for _, t in spikes.values())
+    stride = max(1, int(np.ceil(total / max_points)))   # show every stride-th neuron
+    areas = list(spikes)
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.3 * len(areas))))
+    y0, ticks = 0, []
+    for area in areas:
+        ids, times = spikes[area]
+        pops = layout[area]
+        area_size = sum(v['size'] for v in pops.values())
+        keep = ids % stride == 0
+        ids, times = ids[keep], times[keep]
+        for pop, v in pops.items():
+            sel = (ids >= v['first_id']) & (ids < v['first_id'] + v['size'])
+            ax.plot(times[sel], y0 + ids[sel].astype(float), ',',
+                    color='tab:blue' if 'E' in pop else 'tab:red', rasterized=True)
+        ticks.append(y0 + area_size / 2)
+        y0 += area_size
+        ax.axhline(y0, color='0.8', lw=0.5)
+    ax.set_yticks(ticks, areas, fontsize=6)
+    ax.set_ylim(y0, 0)   # first area on top
+    ax.set_xlim(0, t_stop)
+    ax.set_xlabel('time (ms)')
+    shown = 'all neurons' if stride == 1 else f'1 in {stride} neurons'
+    ax.set_title(f'spikes (blue: excitatory, red: inhibitory; {shown})', fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, bbox_inches='tight', format='png')
+    plt.close(fig)
