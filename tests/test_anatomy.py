@@ -17,18 +17,10 @@ from scipy.special import ndtr
 
 from mam_pynn import anatomy
 from mam_pynn.anatomy import SLN_FIT_PUBLISHED, fit_sln, load_raw_data, process_raw_data
-from mam_pynn.data import data_file, default_data_dir
+from mam_pynn.data import data_file
 from mam_pynn.data.raw import load_sln_fit_data
 
 UPSTREAM_MIRROR = Path('/work/.mirror/INM-6+multi-area-model/repo')
-
-
-@pytest.fixture(scope='module')
-def data_dir():
-    found = default_data_dir()
-    if found is None or not found.is_dir():
-        pytest.skip("MAM data directory not found (set MAM_DATA_DIR)")
-    return found
 
 
 @pytest.fixture(scope='module')

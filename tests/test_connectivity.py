@@ -14,11 +14,7 @@ from mam_pynn.structure import dict_to_matrix, matrix_to_dict, zero_tiny
 NO_K_STABLE = {'K_stable': None}
 
 
-@pytest.fixture(scope='module', autouse=True)
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv('MAM_CACHE_DIR', str(tmp_path_factory.mktemp('mam_cache')))
-        yield
+pytestmark = pytest.mark.usefixtures('private_cache')
 
 
 @pytest.fixture(scope='module')

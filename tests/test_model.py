@@ -12,12 +12,7 @@ from mam_pynn.params import AREA_LIST
 ARRAYS = ('N_vec', 'K_matrix', 'syn_matrix', 'W_matrix', 'W_sd_matrix', 'J_matrix', 'add_DC_drive')
 
 
-@pytest.fixture(scope='module', autouse=True)
-def private_cache(tmp_path_factory):
-    """A cache of our own: labels and derived connectivity do not touch the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv('MAM_CACHE_DIR', str(tmp_path_factory.mktemp('mam_cache')))
-        yield
+pytestmark = pytest.mark.usefixtures('private_cache')
 
 
 @pytest.fixture(scope='module')

@@ -6,16 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from mam_pynn.data import DataFileError, data_file, default_data_dir, registry
+from mam_pynn.data import DataFileError, data_file, registry
 from mam_pynn.data import raw
-
-
-@pytest.fixture(scope='module')
-def data_dir():
-    found = default_data_dir()
-    if found is None or not found.is_dir():
-        pytest.skip("MAM data directory not found (set MAM_DATA_DIR)")
-    return found
 
 
 @pytest.fixture(scope='module')
