@@ -85,7 +85,8 @@ def cmd_simulate(cfg, args):
         summary = simulate_sonata(args.sonata, cfg.get('sim_params', {}), backend=backend, out_dir=args.out)
     else:
         M = _model(cfg, simulation=True, sim_spec=cfg.get('sim_params', {}), backend=backend)
-        summary = M.simulation.simulate(out_dir=args.out)
+        from .hpc import run_distributed   # one rank: simulate(); P ranks: merged parts
+        summary = run_distributed(M.simulation, args.out)
     return 3 if summary.get('watchdog_stopped') else 0
 
 

@@ -60,6 +60,32 @@ def summary_line(s: dict) -> str:
             f"peak memory {s['peak_rss_mb']:.0f} MB{stop}")
 
 
+def mpi_comm_world():
+    """mpi4py's COMM_WORLD (a function, so that tests can stand in for it)."""
+    from mpi4py import MPI
+    return MPI.COMM_WORLD
+
+
+def spike_count_over_ranks(n_processes: int):
+    """f(local count) -> the count summed over the ``n_processes`` ranks, the same on
+    every rank; -1 (unknown) on all ranks when any rank could not count."""
+    if n_processes <= 1:
+        return lambda n: int(n)
+    try:
+        comm = mpi_comm_world()
+    except ImportError as err:
+        raise RuntimeError(f"the simulator runs on {n_processes} MPI processes but mpi4py is "
+                           f"not installed: the ranks cannot agree on the watchdog") from err
+    if comm.Get_size() != n_processes:
+        raise RuntimeError(f"the simulator runs on {n_processes} processes but MPI's "
+                           f"COMM_WORLD holds {comm.Get_size()}")
+
+    def total(n: int) -> int:
+        counts = comm.allgather(int(n))
+        return -1 if min(counts) < 0 else int(sum(counts))
+    return total
+
+
 class Simulation:
     """A simulation of ``network`` (a MultiAreaModel) with custom ``sim_spec``.
 
@@ -177,16 +203,22 @@ class Simulation:
         return summary
 
     def _run_chunks(self, backend, say):
-        """Advance in chunks; stop early when the watchdog bound is exceeded."""
+        """Advance in chunks; stop early when the watchdog bound is exceeded.
+
+        Under MPI each rank counts only its own neurons' spikes: the counts are summed
+        over the ranks, so that all ranks take the same decision (a rank stopping alone
+        would leave the others waiting forever in the next step)."""
         chunk, bound = float(self.params['chunk_ms']), float(self.params['max_mean_rate'])
         t, sim_s, spikes_total = 0.0, 0.0, 0
         watchdog = {'watchdog_stopped': False, 'max_mean_rate': bound, 'status': 'completed'}
+        count_all_ranks = spike_count_over_ranks(backend.process_info()[0])
         backend.prepare()
         try:
             while t < self.T - 1e-9:
                 d = min(chunk, self.T - t)
                 ts = time.perf_counter()
                 n_spikes, n_neurons = backend.run(d)
+                n_spikes = count_all_ranks(n_spikes)
                 sim_s += time.perf_counter() - ts
                 t += d
                 if n_spikes < 0 or n_neurons == 0:

@@ -168,3 +168,65 @@ def test_generic_pynn_backend_runs_end_to_end(tmp_path):
     ids, times = read_spikes(tmp_path / 'g')['V1']
     assert len(times) == s['spikes'] > 0 and np.all(np.diff(times) >= 0)
     assert ids.max() < s['neurons']
+
+
+class _TwoRankBackend:
+    """This rank of a 2-rank run: ``local`` spikes per chunk among 1000 neurons in all."""
+
+    def __init__(self, local):
+        self.local, self.chunks = local, 0
+
+    def process_info(self):
+        return 2, 1
+
+    def prepare(self):
+        pass
+
+    def cleanup(self):
+        pass
+
+    def run(self, duration_ms):
+        self.chunks += 1
+        return self.local, 1000
+
+
+class _OtherRank:
+    """COMM_WORLD of 2 ranks, the other one counting ``other`` spikes per chunk."""
+
+    def __init__(self, other):
+        self.other = other
+
+    def Get_size(self):
+        return 2
+
+    def allgather(self, n):
+        return [n, self.other]
+
+
+def test_watchdog_decides_on_the_spikes_of_all_ranks(monkeypatch):
+    """Under MPI each rank counts only its own spikes: deciding on them alone, a quiet rank
+    would simulate on while a busy one stopped, and the job would hang. Here this rank's
+    100 spikes per 25 ms chunk are 4 spikes/s, all ranks' 300 are 12 > max_mean_rate."""
+    import mam_pynn.simulation as S
+    M = MultiAreaModel(NETWORK, simulation=True,
+                       sim_spec={**SIM, 't_sim': 100., 'max_mean_rate': 10.})
+    monkeypatch.setattr(S, 'mpi_comm_world', lambda: _OtherRank(200))
+    quiet = _TwoRankBackend(100)
+    t, watchdog, _ = M.simulation._run_chunks(quiet, lambda msg: None)
+    assert quiet.chunks == 1 and t == 25. and watchdog['watchdog_stopped'] is True
+    assert watchdog['chunk_rate_hz'] == pytest.approx(12.)
+    monkeypatch.setattr(S, 'mpi_comm_world', lambda: _OtherRank(50))   # all ranks: 6 spikes/s
+    t, watchdog, _ = M.simulation._run_chunks(_TwoRankBackend(100), lambda msg: None)
+    assert t == 100. and watchdog['watchdog_stopped'] is False
+
+
+def test_spike_count_over_ranks(monkeypatch):
+    import mam_pynn.simulation as S
+    assert S.spike_count_over_ranks(1)(7) == 7
+    monkeypatch.setattr(S, 'mpi_comm_world', lambda: _OtherRank(5))
+    assert S.spike_count_over_ranks(2)(7) == 12
+    assert S.spike_count_over_ranks(2)(-1) == -1          # one rank cannot count: none decides
+    monkeypatch.setattr(S, 'mpi_comm_world', lambda: _OtherRank(-1))
+    assert S.spike_count_over_ranks(2)(7) == -1
+    with pytest.raises(RuntimeError, match='COMM_WORLD holds 2'):
+        S.spike_count_over_ranks(3)

@@ -140,22 +140,57 @@ def _write_nodes(t: NetworkTables, out: Path, rng: np.random.Generator) -> None:
 
 # --------------------------------------------------------------------------- edges
 
-def _normal_redraw(rng, mean, sd, low=None, sign=None):
-    """N(mean, sd) per element (float32), redrawn where below ``low`` or where
-    ``x * sign < 0`` (``sign`` +1/-1 per element: the sign a weight must keep)."""
+def _at(v, idx):
+    """``v[idx]`` for a per-element array, ``v`` itself for a scalar (the same for all)."""
+    return v[idx] if np.ndim(v) else v
+
+
+def _normal_redraw(rng, n: int, mean, sd, low=None, sign=None):
+    """``n`` draws of N(mean, sd) (float32), redrawn where below ``low`` or where
+    ``x * sign < 0`` (``sign`` +1/-1: the sign a weight must keep). ``mean``, ``sd`` and
+    ``sign`` are per-element arrays or float32 scalars; only failing elements are redrawn."""
     def bad_of(x, idx=None):
-        bad = np.zeros(x.size, bool) if low is None else x < low
+        bad = None if low is None else x < low
         if sign is not None:
-            bad |= (x * (sign if idx is None else sign[idx])) < 0
+            wrong = (x * (sign if idx is None else _at(sign, idx))) < 0
+            bad = wrong if bad is None else bad | wrong
         return bad
-    x = rng.standard_normal(mean.size, dtype=np.float32)
+    x = rng.standard_normal(n, dtype=np.float32)
     x *= sd
     x += mean
     idx = np.flatnonzero(bad_of(x))
     while idx.size:
-        x[idx] = mean[idx] + sd[idx] * rng.standard_normal(idx.size, dtype=np.float32)
+        x[idx] = _at(mean, idx) + _at(sd, idx) * rng.standard_normal(idx.size, dtype=np.float32)
         idx = idx[bad_of(x[idx], idx)]
     return x
+
+
+def _new_dataset(g: h5py.Group, name: str, shape, dtype, data: np.ndarray | None = None) -> h5py.Dataset:
+    """``g.create_dataset(name, shape, dtype[, data])`` (contiguous, as h5py creates it) through
+    the low-level API: an export creates about a dozen datasets per edge population, and
+    h5py's checks cost more than HDF5's own work."""
+    if '/' in name:
+        parent, name = name.rsplit('/', 1)
+        g = g.require_group(parent)
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_obj_track_times(False)
+    dtype = np.dtype(dtype)
+    dsid = h5py.h5d.create(g.id, name.encode(), h5py.h5t.py_create(dtype, logical=1),
+                           h5py.h5s.create_simple(tuple(shape)), dcpl=dcpl)
+    if data is not None and data.size:
+        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(data, dtype=dtype))
+    return h5py.Dataset(dsid)
+
+
+def _write_slice(ds: h5py.Dataset, start: int, data: np.ndarray) -> None:
+    """``ds[start:start + len(data)] = data`` through h5py's low-level API: for the many
+    small writes of an export, h5py's slicing machinery costs more than the copy."""
+    data = np.ascontiguousarray(data, dtype=ds.id.dtype)
+    if data.shape[0] == 0:
+        return
+    fspace = ds.id.get_space()
+    fspace.select_hyperslab((start,) + (0,) * (data.ndim - 1), data.shape)
+    ds.id.write(h5py.h5s.create_simple(data.shape), fspace, data)
 
 
 class _SourceIndexBuckets:
@@ -194,28 +229,37 @@ class _SourceIndexBuckets:
             self.files = [open(self.dir / f'{b}.bin', 'wb') for b in range(self.n_buckets)]
 
     def add(self, src: np.ndarray, first_eid: int) -> None:
-        keys = (src.astype(np.uint64) << np.uint64(_KEY_BITS)) | \
-            (np.arange(first_eid, first_eid + src.size, dtype=np.uint64))
-        if self.mem is not None:
-            self.mem.append(keys)
+        if self.mem is not None:   # one bucket: edge ids are the positions, in arrival order
+            self.mem.append(src.astype(np.uint16))
             return
         bucket = self.bucket_of[src]
         order = np.argsort(bucket, kind='stable')          # radix sort: O(n)
         cuts = np.cumsum(np.bincount(bucket, minlength=self.n_buckets))[:-1]
-        for b, part in enumerate(np.split(keys[order], cuts)):
+        keys = src.astype(np.uint64, copy=False)[order]
+        keys <<= np.uint64(_KEY_BITS)
+        keys |= order.view(np.uint64) + np.uint64(first_eid)   # the edge ids
+        for b, part in enumerate(np.split(keys, cuts)):
             if part.size:
                 part.tofile(self.files[b])
 
-    def _sorted(self, keys: np.ndarray, first: int) -> np.ndarray:
-        local = ((keys >> np.uint64(_KEY_BITS)) - np.uint64(first)).astype(np.uint16)
-        return keys[np.argsort(local, kind='stable')]
+    @staticmethod
+    def _grouped(local: np.ndarray, n_nodes: int, eids: np.ndarray | None = None):
+        """Edge ids grouped by local source id (a stable radix sort of 16-bit ids: edge ids
+        stay increasing within a source) and the number of edges per source."""
+        order = np.argsort(local, kind='stable')
+        counts = np.bincount(local, minlength=n_nodes)
+        if eids is None:
+            return order, counts
+        eids = eids[order]
+        eids &= _EID_MASK
+        return eids, counts
 
     def buckets(self):
-        """(first source id, end source id, sorted keys) per bucket."""
+        """(first source id, edge ids grouped by source, edges per source) per bucket."""
         if self.mem is not None:
-            keys = np.concatenate(self.mem) if self.mem else np.zeros(0, np.uint64)
+            local = np.concatenate(self.mem) if self.mem else np.zeros(0, np.uint16)
             self.mem = None
-            yield 0, self.n_sources, self._sorted(keys, 0)
+            yield (0, *self._grouped(local, self.n_sources))
             return
         for f in self.files:
             f.close()
@@ -224,50 +268,76 @@ class _SourceIndexBuckets:
             keys = np.fromfile(path, dtype=np.uint64)
             path.unlink()
             first = int(self.bounds[b])
-            yield first, int(self.bounds[b + 1]), self._sorted(keys, first)
+            # fewer than 2**16 sources per bucket: the local id is the source id modulo 2**16
+            local = (keys >> np.uint64(_KEY_BITS)).astype(np.uint16) - np.uint16(first & 0xFFFF)
+            yield (first, *self._grouped(local, int(self.bounds[b + 1]) - first, keys))
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _index_from_sorted(node_ids: np.ndarray, eids: np.ndarray, first: int, end: int,
-                       range_offset: int):
-    """node_id_to_ranges rows for nodes [first, end) and their range_to_edge_id rows.
-
-    ``node_ids``/``eids`` are sorted by (node, edge id); consecutive edge ids of one node
-    form one range. Nodes without edges get an empty range [r, r).
-    """
-    if node_ids.size == 0:
-        return (np.full((end - first, 2), range_offset, np.uint64), np.zeros((0, 2), np.uint64))
-    new = np.ones(node_ids.size, bool)
-    new[1:] = (node_ids[1:] != node_ids[:-1]) | (eids[1:] != eids[:-1] + 1)
+def _index_from_groups(eids: np.ndarray, counts: np.ndarray):
+    """node_id_to_ranges rows and range_to_edge_id rows from edge ids grouped by node
+    (``counts`` per node, increasing within a node): consecutive edge ids of one node
+    form one range; nodes without edges get an empty range [r, r)."""
+    n = eids.size
+    node_end = np.cumsum(counts)
+    node_start = node_end - counts
+    if n == 0:
+        return np.zeros((counts.size, 2), np.uint64), np.zeros((0, 2), np.uint64)
+    new = np.empty(n, bool)
+    new[0] = True
+    np.not_equal(np.diff(eids), 1, out=new[1:])
+    new[node_start[counts > 0]] = True
     starts = np.flatnonzero(new)
     ranges = np.empty((starts.size, 2), np.uint64)
     ranges[:, 0] = eids[starts]
-    ranges[:-1, 1] = eids[starts[1:] - 1] + 1
-    ranges[-1, 1] = eids[-1] + 1
-    per_node = np.bincount(node_ids[starts] - first, minlength=end - first)
-    n2r = np.empty((end - first, 2), np.uint64)
-    np.cumsum(per_node, out=n2r[:, 1])
-    n2r[:, 0] = n2r[:, 1] - per_node
-    n2r += np.uint64(range_offset)
+    ranges[:-1, 1] = eids[starts[1:] - 1]
+    ranges[-1, 1] = eids[-1]
+    ranges[:, 1] += np.uint64(1)
+    n2r = np.empty((counts.size, 2), np.uint64)   # ranges started before a node's first edge
+    n2r[:, 0] = np.searchsorted(starts, node_start)
+    n2r[:, 1] = np.searchsorted(starts, node_end)
+    return n2r, ranges
+
+
+def _index_from_counts(counts: np.ndarray):
+    """node_id_to_ranges and range_to_edge_id of edges sorted by node (the target index):
+    one range per node with edges, an empty range [r, r) for the others."""
+    ends = np.cumsum(counts, dtype=np.uint64)
+    has = counts > 0
+    ranges = np.empty((int(has.sum()), 2), np.uint64)
+    ranges[:, 1] = ends[has]
+    ranges[:, 0] = ranges[:, 1] - counts[has].astype(np.uint64)
+    n2r = np.empty((counts.size, 2), np.uint64)
+    np.cumsum(has, out=n2r[:, 1])
+    n2r[:, 0] = n2r[:, 1] - has
     return n2r, ranges
 
 
 def _write_index(g: h5py.Group, name: str, n_nodes: int, parts) -> None:
-    """Write indices/<name> from an iterator of (first, end, node_ids, eids) parts."""
+    """Write indices/<name> from an iterator of (first node, node_id_to_ranges rows,
+    range_to_edge_id rows) parts, the rows' range numbers counted from the part's first."""
     ig = g.create_group(f'indices/{name}')
-    n2r = ig.create_dataset('node_id_to_ranges', shape=(n_nodes, 2), dtype=np.uint64)
+    n2r = _new_dataset(ig, 'node_id_to_ranges', (n_nodes, 2), np.uint64)
     ig['node_id_to_range'] = n2r   # hard link: the name bmtk's reader looks for
     r2e, n_ranges = None, 0
-    for first, end, nodes, eids in parts:
-        rows, ranges = _index_from_sorted(nodes, eids, first, end, n_ranges)
-        n2r[first:end] = rows
+    for first, rows, ranges in parts:
+        rows += np.uint64(n_ranges)
+        _write_slice(n2r, first, rows)
         if r2e is None:
             r2e = ig.create_dataset('range_to_edge_id', data=ranges, maxshape=(None, 2),
                                     chunks=(max(1, min(1 << 16, len(ranges))), 2))
         elif ranges.size:
             r2e.resize(n_ranges + len(ranges), axis=0)
-            r2e[n_ranges:] = ranges
+            _write_slice(r2e, n_ranges, ranges)
         n_ranges += len(ranges)
+
+
+def _write_target_index(g: h5py.Group, counts: np.ndarray) -> None:
+    """indices/target_to_source of edges sorted by target, from the edges per target."""
+    ig = g.create_group('indices/target_to_source')
+    n2r, ranges = _index_from_counts(counts)
+    ig['node_id_to_range'] = _new_dataset(ig, 'node_id_to_ranges', n2r.shape, np.uint64, n2r)  # + hard link
+    _new_dataset(ig, 'range_to_edge_id', ranges.shape, np.uint64, ranges)
 
 
 class _Progress:
@@ -306,13 +376,13 @@ def _create_edge_population(f: h5py.File, name: str, src_pop: str, tgt_pop: str,
     g = f.create_group(f'edges/{name}')
     ds = {}
     for key, dtype, pop in (('source_node_id', np.uint64, src_pop), ('target_node_id', np.uint64, tgt_pop)):
-        ds[key] = g.create_dataset(key, shape=(n,), dtype=dtype)
+        ds[key] = _new_dataset(g, key, (n,), dtype)
         ds[key].attrs['node_population'] = pop
-    ds['edge_type_id'] = g.create_dataset('edge_type_id', shape=(n,), dtype=np.uint32)
-    ds['edge_group_id'] = g.create_dataset('edge_group_id', shape=(n,), dtype=np.uint32)
-    ds['edge_group_index'] = g.create_dataset('edge_group_index', shape=(n,), dtype=np.uint64)
-    ds['syn_weight'] = g.create_dataset('0/syn_weight', shape=(n,), dtype=np.float32)
-    ds['delay'] = g.create_dataset('0/delay', shape=(n,), dtype=np.float32)
+    ds['edge_type_id'] = _new_dataset(g, 'edge_type_id', (n,), np.uint32)
+    ds['edge_group_id'] = _new_dataset(g, 'edge_group_id', (n,), np.uint32)
+    ds['edge_group_index'] = _new_dataset(g, 'edge_group_index', (n,), np.uint64)
+    ds['syn_weight'] = _new_dataset(g, '0/syn_weight', (n,), np.float32)
+    ds['delay'] = _new_dataset(g, '0/delay', (n,), np.float32)
     return g, ds
 
 
@@ -331,8 +401,8 @@ class _WriteBuffer:
             return
         sl = slice(self.pos, self.pos + self.n)
         for key, d in self.ds.items():
-            d[sl] = self.parts[0][key] if len(self.parts) == 1 else \
-                np.concatenate([p[key] for p in self.parts])
+            _write_slice(d, sl.start, self.parts[0][key] if len(self.parts) == 1 else
+                         np.concatenate([p[key] for p in self.parts]))
         self.pos += self.n
         self.parts, self.n = [], 0
 
@@ -363,6 +433,9 @@ def _write_area_pair(f, t: NetworkTables, ta: str, sa: str, et_ids: dict, rng, c
     d_sd = d_mean * np.float32(t.delay_params['delay_rel'])
     # inhibitory (within the area) weights stay <= 0, all others >= 0
     sign = np.array([-1 if (sa == ta and p.endswith('I')) else 1 for p in s_pops], np.float32)
+    # all >= 0: the same test (x * 1 < 0 is x < 0) without the product
+    w_low, w_sign = (np.float32(0), None) if (sign > 0).all() else (None, sign)
+    dt = np.float32(t.dt)
     n_src_area, n_tgt_area = t.area_size(sa), t.area_size(ta)
     rows = [t.row[(ta, p)] for p in t.structure[ta]]
     pop_edges = [int(t.syn[rows, t.row[(sa, p)]].sum()) for p in s_pops]
@@ -390,16 +463,28 @@ def _write_area_pair(f, t: NetworkTables, ta: str, sa: str, et_ids: dict, rng, c
         while a < n_t:   # blocks of target neurons holding about chunk_edges edges
             b = int(np.searchsorted(cum, cum[a] + chunk_edges, side='right')) - 1
             b = min(max(b, a + 1), n_t)
-            c = counts[a:b]
+            reps = counts[a:b].ravel()   # edges per (target, source population), in write order
             n = int(cum[b] - cum[a])
-            label = np.repeat(np.tile(np.arange(len(s_pops), dtype=np.int8), b - a), c.ravel())
+
+            def per_edge(v, array=False):
+                """A source population's value for every edge (a scalar where all are equal)."""
+                if not array and (v == v[0]).all():
+                    return v[0]
+                return np.repeat(np.tile(v, b - a), reps)
             tgt = np.repeat(np.arange(a, b, dtype=np.uint64) + np.uint64(t_off[tp]), per_target[a:b])
-            src = (s_first[label] + (rng.random(n) * s_size[label]).astype(np.int64)).astype(np.uint64)
-            w = _normal_redraw(rng, W[label], W_sd[label], sign=sign[label])
-            dl = _normal_redraw(rng, d_mean[label], d_sd[label], low=np.float32(t.dt))
+            u = rng.random(n)
+            u *= per_edge(s_size)
+            src = u.astype(np.int64)
+            del u
+            src += per_edge(s_first)
+            src = src.view(np.uint64)
+            w = _normal_redraw(rng, n, per_edge(W), per_edge(W_sd), low=w_low,
+                               sign=None if w_sign is None else per_edge(w_sign))
+            dl = _normal_redraw(rng, n, per_edge(d_mean), per_edge(d_sd), low=dt)
             if buf.n + n > chunk_edges:   # keep at most about chunk_edges edges buffered
                 buf.flush()
-            buf.add(source_node_id=src, target_node_id=tgt, edge_type_id=et[label], syn_weight=w, delay=dl,
+            buf.add(source_node_id=src, target_node_id=tgt, edge_type_id=per_edge(et, array=True),
+                    syn_weight=w, delay=dl,
                     edge_group_id=np.zeros(n, np.uint32),
                     edge_group_index=np.arange(pos, pos + n, dtype=np.uint64))
             src_index.add(src, pos)
@@ -409,22 +494,10 @@ def _write_area_pair(f, t: NetworkTables, ta: str, sa: str, et_ids: dict, rng, c
     buf.flush()
     assert pos == n_total == buf.pos, (name, pos, n_total)
     # indices: target_to_source straight from the counts (edges are sorted by target)
-    _write_index(g, 'target_to_source', n_tgt_area, _target_parts(tgt_counts, chunk_edges))
+    _write_target_index(g, tgt_counts)
     _write_index(g, 'source_to_target', n_src_area,
-                 ((first, end, (k >> np.uint64(_KEY_BITS)).astype(np.int64), (k & _EID_MASK).astype(np.int64))
-                  for first, end, k in src_index.buckets()))
+                 ((first, *_index_from_groups(eids, counts)) for first, eids, counts in src_index.buckets()))
     return n_total
-
-
-def _target_parts(tgt_counts: np.ndarray, chunk_edges: int):
-    """target_to_source index parts in bounded memory (edges are sorted by target)."""
-    cum = np.concatenate([[0], np.cumsum(tgt_counts)])
-    a, n = 0, len(tgt_counts)
-    while a < n:
-        b = min(max(int(np.searchsorted(cum, cum[a] + chunk_edges, side='right')) - 1, a + 1), n)
-        nodes = np.repeat(np.arange(a, b, dtype=np.int64), tgt_counts[a:b])
-        yield a, b, nodes, np.arange(cum[a], cum[b], dtype=np.int64)
-        a = b
 
 
 # --------------------------------------------------------------------------- inputs
@@ -496,9 +569,13 @@ def _write_external(t: NetworkTables, out: Path, rng, mode: str) -> dict:
             ds['edge_group_id'][:] = 0
             eids = np.arange(tgt.size, dtype=np.int64)
             ds['edge_group_index'][:] = eids
-            _write_index(g, 'target_to_source', t.area_size(area), [(0, t.area_size(area), tgt.astype(np.int64), eids)])
-            o2 = np.lexsort((eids, src))
-            _write_index(g, 'source_to_target', n_nodes, [(0, n_nodes, src[o2].astype(np.int64), eids[o2])])
+            _write_index(g, 'target_to_source', t.area_size(area),
+                         [(0, *_index_from_groups(eids, np.bincount(tgt.astype(np.int64),
+                                                                    minlength=t.area_size(area))))])
+            src64 = src.astype(np.int64)
+            _write_index(g, 'source_to_target', n_nodes,
+                         [(0, *_index_from_groups(eids[np.argsort(src64, kind='stable')],
+                                                  np.bincount(src64, minlength=n_nodes)))])
     rows = [{'edge_type_id': et_id, 'model_template': SYNAPSE_TEMPLATE,
              'dynamics_params': 'static_synapse.json', 'source_area': 'external', 'source_pop': 'external',
              'target_area': area, 'target_pop': pop} for (_, pop, area), et_id in edge_rows.items()]

@@ -126,19 +126,23 @@ class PyNNBackend(Backend):
         self._vm_recorded[area] = (views, vm_dict)
 
     def run(self, duration_ms):
+        """Spikes of this process's neurons (not gathered: PyNN gathers to rank 0 only,
+        so the ranks would disagree; the simulation sums the counts over ranks)."""
         self.sim.run(float(duration_ms))
         pops = [p for ps in self._recorded.values() for p in ps]
         if not pops:
             return -1, 0
-        total = sum(int(sum(p.get_spike_counts().values())) for p in pops)
+        total = sum(int(sum(p.get_spike_counts(gather=False).values())) for p in pops)
         new, self._counted = total - self._counted, total
         return new, sum(p.size for p in pops)
 
     def spikes(self, area):
+        """This process's recorded spikes: under MPI every rank writes its own and the run
+        merges them (PyNN's default gather would give each rank everyone's, counted twice)."""
         idx = self._index[area]
         ids, times = [], []
         for k, pop in enumerate(self._recorded[area]):
-            for st in pop.get_data('spikes', clear=False).segments[0].spiketrains:
+            for st in pop.get_data('spikes', gather=False, clear=False).segments[0].spiketrains:
                 t = np.asarray(st.rescale('ms').magnitude, dtype=np.float64)
                 t = t[t >= self._spike_start[area]]
                 ids.append(np.full(len(t), idx.offsets[k] + int(st.annotations['source_index']),
@@ -154,9 +158,12 @@ class PyNNBackend(Backend):
         views, vm_dict = self._vm_recorded[area]
         idx = self._index[area]
         ids, times, values = [], [], []
-        for pop, view in views:
+        for pop, view in views:      # this process's neurons only, as for spikes()
             k = idx.first_gids.index(int(pop.first_id))
-            sig = view.get_data('v', clear=False).segments[0].analogsignals[0]
+            signals = view.get_data('v', gather=False, clear=False).segments[0].analogsignals
+            if not signals:          # none of the recorded neurons lives on this rank
+                continue
+            sig = signals[0]
             t = np.asarray(sig.times.rescale('ms').magnitude)
             keep = (t >= vm_dict['start']) & (t < vm_dict['stop'])
             v = np.asarray(sig.magnitude)[keep]

@@ -252,14 +252,8 @@ class NestBackend(Backend):
 
     def run(self, duration_ms):
         self.nest.Run(float(duration_ms))
-        spikes = int(self.nest.local_spike_counter)
-        if self.nest.NumProcesses() > 1:   # every rank must take the watchdog's decision
-            try:
-                from mpi4py import MPI
-            except ImportError:
-                return -1, 0
-            spikes = MPI.COMM_WORLD.allreduce(spikes)
-        return spikes, self._n_neurons
+        # this rank's spikes; the simulation sums them over ranks for the watchdog
+        return int(self.nest.local_spike_counter), self._n_neurons
 
     def cleanup(self):
         if self._running:

@@ -32,6 +32,9 @@ NEURON 9.0.2 on 2 shared cores):
   time grid) and connected one target at a time; Poisson inputs of a population
   with equal weight and delay are merged into one train of the summed rate
   (exact), so each population gets one source population per input kind.
+- Under MPI, NEURON's ``pc.psolve`` refuses connections between ranks whose delay is
+  not longer than dt; every delay gets a margin of ``DELAY_MARGIN_MS`` (1e-6 ms), which
+  moves no spike (see the constant).
 """
 from __future__ import annotations
 
@@ -54,6 +57,13 @@ from .drawing import cache_dir, draw_projection, merge_poisson
 from .generic import PyNNBackend
 
 MAX_DELAY_MS = 1000.0
+# NEURON's parallel solver (pc.psolve, fixed step) refuses a minimum delay between ranks
+# that is not longer than dt (it tests mindelay - 1e-10 < dt: "mindelay is 0 (or less
+# than dt for fixed step method)"), while delays here lie on the dt grid down to dt
+# itself, as in NEST. Every delay is lengthened by this margin, far below dt / 2, so each
+# event still arrives in the same time step (tests/network/test_backends.py checks that
+# spikes are identical with and without it).
+DELAY_MARGIN_MS = 1e-6
 
 
 def _pynn_mechanism_dir() -> Path:
@@ -144,7 +154,8 @@ def drawn_connector_class():
         def __init__(self, sources, targets, weights, delays):
             super().__init__(safe=False)
             self.sources, self.targets = np.asarray(sources), np.asarray(targets)
-            self.weights, self.delays = np.asarray(weights, float), np.asarray(delays, float)
+            self.weights = np.asarray(weights, float)
+            self.delays = np.asarray(delays, float) + DELAY_MARGIN_MS
 
         def connect(self, projection):
             local = np.asarray(projection.post._mask_local, bool)   # MPI: this rank's targets
@@ -267,20 +278,6 @@ class NeuronBackend(PyNNBackend):
 
     def prepare(self):
         self._flush_poisson()
-
-    def spikes(self, area):
-        """This process's recorded spikes (under MPI the run merges the ranks' spikes,
-        so they are not gathered here: PyNN's default gather would repeat them per rank)."""
-        idx = self._index[area]
-        ids, times = [np.zeros(0, np.uint64)], [np.zeros(0, np.float64)]
-        for k, pop in enumerate(self._recorded[area]):
-            for st in pop.get_data('spikes', gather=False, clear=False).segments[0].spiketrains:
-                t = np.asarray(st.rescale('ms').magnitude, dtype=np.float64)
-                t = t[t >= self._spike_start[area]]
-                ids.append(np.full(len(t), idx.offsets[k] + int(st.annotations['source_index']),
-                                   dtype=np.uint64))
-                times.append(t)
-        return np.concatenate(ids), np.concatenate(times)
 
     def process_info(self):
         return int(self.sim.num_processes()), 1

@@ -247,3 +247,42 @@ def test_poisson_drive_above_one_spike_per_step_is_exact(backend):
     sem = sd / math.sqrt(200 * 250 / 5)   # ~5 ms correlation time of V_m
     assert abs(mean - expected) < max(5 * sem, 0.05), (mean, expected)
     assert early == pytest.approx(-65., abs=1e-6)
+
+
+_MARGIN = r"""
+import hashlib, sys, numpy as np
+from mam_pynn.network import neuron_backend as nb
+nb.DELAY_MARGIN_MS = float(sys.argv[1])
+from mam_pynn.model import MultiAreaModel
+M = MultiAreaModel({'N_scaling': 0.002, 'K_scaling': 0.005, 'fullscale_rates': 'fullscale_rates.json',
+                    'connection_params': {'replace_non_simulated_areas': 'hom_poisson_stat'}},
+                   simulation=True, backend='neuron',
+                   sim_spec={'areas_simulated': ['V1'], 't_sim': 100., 'rng_seed': 3})
+M.simulation.simulate(sys.argv[2], progress=False)
+from neuron import h
+d = np.array([nc.delay for nc in h.List('NetCon') if nc.syn() is not None])
+ids, t = M.simulation.spikes['V1']
+print('DELAYS', d.min(), int(np.sum(np.abs(d - 0.1 - nb.DELAY_MARGIN_MS) < 1e-12)))
+print('SPIKES', len(t), hashlib.sha256(ids.tobytes() + t.tobytes()).hexdigest())
+"""
+
+
+def _neuron_margin_run(margin, out):
+    res = subprocess.run([sys.executable, '-c', _MARGIN, str(margin), str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = {ln.split()[0]: ln.split()[1:] for ln in res.stdout.splitlines() if ln[:1].isupper()}
+    return float(lines['DELAYS'][0]), int(lines['DELAYS'][1]), tuple(lines['SPIKES'])
+
+
+def test_neuron_delays_exceed_dt_without_moving_any_spike(tmp_path):
+    """NEURON's parallel solver refuses a minimum delay not longer than dt ("mindelay is 0
+    (or less than dt for fixed step method)" under mpirun); delays of exactly dt are common
+    (clipped at the resolution, as in NEST). The backend's margin makes every delay longer
+    than dt + 1e-10 and changes no spike."""
+    from mam_pynn.network.neuron_backend import DELAY_MARGIN_MS
+    d_min, n_at_dt, spikes = _neuron_margin_run(DELAY_MARGIN_MS, tmp_path / 'margin')
+    assert d_min - 1e-10 >= 0.1            # what pc.psolve requires with dt = 0.1 ms
+    assert n_at_dt > 0                     # delays of one step exist: the margin is needed
+    _, _, spikes_without = _neuron_margin_run(0.0, tmp_path / 'none')
+    assert int(spikes[0]) > 0 and spikes == spikes_without
