@@ -268,8 +268,10 @@ class Simulation:
         window = max(t_done - start, 0.) / 1000.
         rate = n_spikes / n_rec / window if n_rec and window > 0 else 0.0
         self._write_vm(run_dir, backend, built)
-        try:
-            raster_figure(spikes, layout, run_dir / 'figures' / 'raster.png', t_done)
+        try:  # the same raster figure as `mam analyze` draws
+            from .analysis.plots import figure_raster_overview
+            from .analysis.spikes import read_run_info
+            figure_raster_overview(read_run_info(run_dir), run_dir / 'figures', 0., t_done)
         except ImportError:  # matplotlib is optional
             say("matplotlib not available: no raster figure")
         self.spikes = spikes
@@ -291,38 +293,3 @@ class Simulation:
                     g.create_dataset('node_ids', data=ids[order].astype(np.uint64))
                     g.create_dataset('times', data=times[order]).attrs['units'] = 'ms'
                     g.create_dataset('V_m', data=v[order]).attrs['units'] = 'mV'
-
-
-def raster_figure(spikes: dict, layout: dict, path: Path, t_stop: float,
-                  max_points: int = 300_000) -> None:
-    """Areas stacked top to bottom, excitatory and inhibitory in two colours."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    total = sum(len(t) for _, t in spikes.values())
-    stride = max(1, int(np.ceil(total / max_points)))   # show every stride-th neuron
-    areas = list(spikes)
-    fig, ax = plt.subplots(figsize=(8, max(3, 0.3 * len(areas))))
-    y0, ticks = 0, []
-    for area in areas:
-        ids, times = spikes[area]
-        pops = layout[area]
-        area_size = sum(v['size'] for v in pops.values())
-        keep = ids % stride == 0
-        ids, times = ids[keep], times[keep]
-        for pop, v in pops.items():
-            sel = (ids >= v['first_id']) & (ids < v['first_id'] + v['size'])
-            ax.plot(times[sel], y0 + ids[sel].astype(float), ',',
-                    color='tab:blue' if 'E' in pop else 'tab:red', rasterized=True)
-        ticks.append(y0 + area_size / 2)
-        y0 += area_size
-        ax.axhline(y0, color='0.8', lw=0.5)
-    ax.set_yticks(ticks, areas, fontsize=6)
-    ax.set_ylim(y0, 0)   # first area on top
-    ax.set_xlim(0, t_stop)
-    ax.set_xlabel('time (ms)')
-    shown = 'all neurons' if stride == 1 else f'1 in {stride} neurons'
-    ax.set_title(f'spikes (blue: excitatory, red: inhibitory; {shown})', fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, bbox_inches='tight', format='png')
-    plt.close(fig)
