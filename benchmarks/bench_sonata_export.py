@@ -7,7 +7,10 @@ export's own share shows. Peak memory should not grow with the number of edges
 (it is bounded by ``--chunk-edges``).
 
     .venv/bin/python benchmarks/bench_sonata_export.py [--scales 0.01,0.03] [--areas V1,V2] \
-        [--chunk-edges 1000000] [--keep DIR | --dir /dev/shm]
+        [--chunk-edges 1000000] [--keep DIR | --dir /dev/shm] [--baseline OLD_SONATA_PY]
+
+``--baseline`` also measures an earlier sonata.py (e.g. ``git show HEAD~1:mam_pynn/export/sonata.py
+> /tmp/old.py``) at every scale, in the same run, and prints the speed-up.
 """
 from __future__ import annotations
 
@@ -29,7 +32,13 @@ import json, resource, sys, time
 sys.path.insert(0, {tests!r})
 import standin
 M = standin.model({scale}, {scale}, {{'connection_params': {{'replace_non_simulated_areas': 'hom_poisson_stat'}}}})
-import mam_pynn.export.sonata as S
+if {module!r}:   # an earlier version of sonata.py, measured in the same run
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('mam_pynn.export._sonata_baseline', {module!r})
+    S = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(S)
+else:
+    import mam_pynn.export.sonata as S
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0, c0 = time.perf_counter(), time.process_time()
 s = S.export_sonata(M, {sim!r}, {out!r}, chunk_edges={chunk})
@@ -54,6 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument('--keep', default=None, help='export into this directory and keep it')
     ap.add_argument('--dir', default=None, help='parent of the temporary export directory '
                     '(e.g. /dev/shm, to take the disk out of the measurement)')
+    ap.add_argument('--baseline', default=None, help='an earlier sonata.py to measure beside this one')
     args = ap.parse_args(argv)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix='bench_sonata_', dir=args.dir))
     sim = {'t_sim': 100.}
@@ -63,11 +73,12 @@ def main(argv=None) -> int:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times suffer when "
           f"the machine is shared; CPU seconds less so)", flush=True)
     try:
-        for scale in [float(x) for x in args.scales.split(',')]:
+        for scale, module in [(float(x), m) for x in args.scales.split(',')
+                              for m in ([str(Path(args.baseline).resolve())] if args.baseline else []) + ['']]:
             out = base / f'scale_{scale:g}'
             shutil.rmtree(out, ignore_errors=True)
             code = CHILD.format(tests=str(ROOT / 'tests' / 'export'), scale=scale, sim=sim,
-                                out=str(out), chunk=args.chunk_edges)
+                                out=str(out), chunk=args.chunk_edges, module=module)
             res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
             if res.returncode:
                 print(res.stderr[-3000:], file=sys.stderr)
@@ -75,13 +86,25 @@ def main(argv=None) -> int:
             r = json.loads(res.stdout.strip().splitlines()[-1])
             r['scale'] = scale
             r['bytes_per_edge'] = du(out) / max(r['edges'], 1)
+            if module:
+                base_row = r
+                print(f"scale {scale:g} [baseline {module}]: edges written in {r['edge_s']:.1f} s "
+                      f"({r['edges_per_s'] / 1e6:.2f}M edges/s), whole export {r['wall_s']:.1f} s wall, "
+                      f"{r['cpu_s']:.1f} s CPU ({r['edges'] / r['cpu_s'] / 1e6:.2f}M edges per CPU-s), "
+                      f"peak RSS {r['peak_rss_mb']:.0f} MB, load {os.getloadavg()[0]:.1f}", flush=True)
+                if not args.keep:
+                    shutil.rmtree(out, ignore_errors=True)
+                continue
             rows.append(r)
             print(f"scale {scale:g}: {r['neurons']} neurons, {r['edges'] / 1e6:.2f}M edges in "
                   f"{r['edge_populations']} edge populations: edges written in {r['edge_s']:.1f} s "
                   f"({r['edges_per_s'] / 1e6:.2f}M edges/s), whole export {r['wall_s']:.1f} s wall, "
                   f"{r['cpu_s']:.1f} s CPU ({r['edges'] / r['cpu_s'] / 1e6:.2f}M edges per CPU-s), "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB (before export {r['rss_before_mb']:.0f} MB), "
-                  f"{r['bytes_per_edge']:.0f} B/edge on disk [{r['model']}]", flush=True)
+                  f"{r['bytes_per_edge']:.0f} B/edge on disk [{r['model']}], load {os.getloadavg()[0]:.1f}", flush=True)
+            if args.baseline:
+                print(f"  speed-up over the baseline: x{r['edges_per_s'] / base_row['edges_per_s']:.2f} "
+                      f"edges/s, x{base_row['cpu_s'] / r['cpu_s']:.2f} CPU", flush=True)
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
     finally:

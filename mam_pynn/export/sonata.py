@@ -229,13 +229,14 @@ class _SourceIndexBuckets:
             self.files = [open(self.dir / f'{b}.bin', 'wb') for b in range(self.n_buckets)]
 
     def add(self, src: np.ndarray, first_eid: int) -> None:
+        """Source ids (int64) of the edges ``first_eid``, ``first_eid + 1``, ..."""
         if self.mem is not None:   # one bucket: edge ids are the positions, in arrival order
             self.mem.append(src.astype(np.uint16))
             return
         bucket = self.bucket_of[src]
         order = np.argsort(bucket, kind='stable')          # radix sort: O(n)
         cuts = np.cumsum(np.bincount(bucket, minlength=self.n_buckets))[:-1]
-        keys = src.astype(np.uint64, copy=False)[order]
+        keys = src[order].view(np.uint64)
         keys <<= np.uint64(_KEY_BITS)
         keys |= order.view(np.uint64) + np.uint64(first_eid)   # the edge ids
         for b, part in enumerate(np.split(keys, cuts)):
@@ -269,7 +270,8 @@ class _SourceIndexBuckets:
             path.unlink()
             first = int(self.bounds[b])
             # fewer than 2**16 sources per bucket: the local id is the source id modulo 2**16
-            local = (keys >> np.uint64(_KEY_BITS)).astype(np.uint16) - np.uint16(first & 0xFFFF)
+            local = (keys >> np.uint64(_KEY_BITS)).astype(np.uint16)
+            local -= np.uint16(first & 0xFFFF)
             yield (first, *self._grouped(local, int(self.bounds[b + 1]) - first, keys))
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -476,14 +478,13 @@ def _write_area_pair(f, t: NetworkTables, ta: str, sa: str, et_ids: dict, rng, c
             u *= per_edge(s_size)
             src = u.astype(np.int64)
             del u
-            src += per_edge(s_first)
-            src = src.view(np.uint64)
+            src += per_edge(s_first)   # int64: numpy indexes with it without a conversion
             w = _normal_redraw(rng, n, per_edge(W), per_edge(W_sd), low=w_low,
                                sign=None if w_sign is None else per_edge(w_sign))
             dl = _normal_redraw(rng, n, per_edge(d_mean), per_edge(d_sd), low=dt)
             if buf.n + n > chunk_edges:   # keep at most about chunk_edges edges buffered
                 buf.flush()
-            buf.add(source_node_id=src, target_node_id=tgt, edge_type_id=per_edge(et, array=True),
+            buf.add(source_node_id=src.view(np.uint64), target_node_id=tgt, edge_type_id=per_edge(et, array=True),
                     syn_weight=w, delay=dl,
                     edge_group_id=np.zeros(n, np.uint32),
                     edge_group_index=np.arange(pos, pos + n, dtype=np.uint64))

@@ -53,7 +53,7 @@ def test_bucketed_source_index_groups_edges_by_source(tmp_path, chunk_edges):
     source index gives every source its edge ids in increasing order."""
     rng = np.random.default_rng(3)
     sizes, first = [120, 80, 200], [0, 120, 200]
-    src = rng.integers(0, 400, 3000).astype(np.uint64)
+    src = rng.integers(0, 400, 3000)
     idx = S._SourceIndexBuckets(first, sizes, [1000, 1000, 1000], chunk_edges, tmp_path)
     assert (idx.n_buckets > 1) == (chunk_edges == 50)
     for a in range(0, src.size, 700):
