@@ -35,10 +35,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -312,16 +310,10 @@ def compare(stats_by_backend: dict, alpha: float = 0.05, seed: int = 0) -> dict:
 # ----------------------------------------------------------------------------- outputs
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``write(tmp)`` into a temporary sibling of ``path``, renamed on success."""
+    from .io import atomic_path
+    with atomic_path(path) as tmp:
+        write(str(tmp))
 
 
 def _plain(obj):

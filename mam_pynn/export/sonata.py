@@ -51,11 +51,8 @@ def _log(msg: str) -> None:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.' + path.name)
-    with os.fdopen(fd, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from ..io import atomic_write_text
+    atomic_write_text(path, text)
 
 
 def _write_json(path: Path, obj) -> None:
