@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import atomic_path, atomic_write_json
+from .network.nest_fast import NEST_MAX_CONNECTIONS_PER_VP, min_virtual_processes
 
 # --------------------------------------------------------------------------- memory model
 #
@@ -216,7 +217,8 @@ def plan(network_params: dict | None = None, sim_params: dict | None = None,
               'per_rank_mb': per_rank, 'peak_per_rank_mb': per_rank['total'],
               'peak_total_gb': per_rank['total'] * P / 1024.0,
               'memory_per_node_gb': memory_per_node_gb, 'ranks_per_node': int(ranks_per_node),
-              'usable_fraction': USABLE_FRACTION, 'min_nodes': None, 'fits': None}
+              'usable_fraction': USABLE_FRACTION, 'min_nodes': None, 'fits': None,
+              'min_virtual_processes': min_virtual_processes(counts['synapses'])}
     if memory_per_node_gb is not None:
         n = min_nodes(counts, memory_per_node_gb, ranks_per_node, T, costs)
         result['min_nodes'] = n
@@ -290,6 +292,10 @@ def plan_text(result: dict) -> str:
             summary += (f"; needs >= {r['min_nodes']} node(s) of {r['memory_per_node_gb']:g} GB "
                         f"at {r['ranks_per_node']} rank(s)/node "
                         f"({r['per_rank_mb_at_min_nodes']:,.0f} MB per rank there)")
+    if r['num_processes'] * r['threads'] < r['min_virtual_processes']:
+        lines.append(f"WARNING: NEST holds at most {NEST_MAX_CONNECTIONS_PER_VP:,} connections per "
+                     f"virtual process: use >= {r['min_virtual_processes']} ranks x threads "
+                     f"(configured: {r['num_processes']} x {r['threads']})")
     lines.append(summary)
     return '\n'.join(lines)
 

@@ -239,3 +239,17 @@ def test_plan_predicts_measured_peak_memory(tmp_path):
     for row in json.loads(out.read_text())['rows']:
         ratio = row['predicted_mb']['total'] / row['measured_peak_mb']
         assert abs(ratio - 1) < 0.2, (row['name'], ratio)
+
+
+def test_plan_names_the_virtual_processes_nest_needs():
+    """NEST 3.10 holds at most 134,217,726 connections per virtual process and synapse
+    model (measured: 315 M synapses on 2 threads failed in Connect)."""
+    from mam_pynn.hpc import plan, plan_text
+    from mam_pynn.network.nest_fast import NEST_MAX_CONNECTIONS_PER_VP, min_virtual_processes
+    assert min_virtual_processes(NEST_MAX_CONNECTIONS_PER_VP // 2) == 1
+    assert min_virtual_processes(315_000_000) == 3
+    net = {'N_scaling': 0.114, 'K_scaling': 0.114, 'fullscale_rates': 'fullscale_rates.json'}
+    two = plan(net, {'local_num_threads': 2})
+    assert two['min_virtual_processes'] == min_virtual_processes(two['synapses']) == 3
+    assert 'WARNING' in plan_text(two) and 'use >= 3' in plan_text(two)
+    assert 'WARNING' not in plan_text(plan(net, {'local_num_threads': 4}))

@@ -144,6 +144,16 @@ def native_population_class():
     return NativePopulation
 
 
+# NEST 3.10: "at most 134217726 connections supported per virtual process and synapse model"
+NEST_MAX_CONNECTIONS_PER_VP = 134_217_726
+
+
+def min_virtual_processes(n_synapses: int, margin: float = 1.02) -> int:
+    """Fewest NEST virtual processes that can hold ``n_synapses`` (with a 2% margin for
+    the uneven spread of targets over virtual processes)."""
+    return max(1, -(-int(n_synapses * margin) // NEST_MAX_CONNECTIONS_PER_VP))
+
+
 class NestBackend(Backend):
     """pyNN.nest populations; NEST-native connections, inputs and recorders."""
     name = 'nest'
@@ -162,6 +172,18 @@ class NestBackend(Backend):
         self.sim.setup(timestep=dt, min_delay='auto', max_delay='auto', threads=int(threads),
                        rng_seed=int(seed), spike_precision='on_grid', verbosity='error')
         self.dt = float(dt)
+
+    def check_plan(self, plan):
+        # NEST stores connections per virtual process and synapse model, with a hard limit;
+        # targets (and so synapses) are spread evenly over the virtual processes
+        vps = int(self.nest.total_num_virtual_procs)
+        needed = min_virtual_processes(plan.n_synapses)
+        if needed > vps:
+            raise ValueError(
+                f"{plan.n_synapses:,} synapses need at least {needed} NEST virtual processes "
+                f"(NEST stores at most {NEST_MAX_CONNECTIONS_PER_VP:,} connections per virtual "
+                f"process and synapse model); this run has {vps}: raise "
+                f"sim_params.local_num_threads or the number of MPI ranks")
 
     def create_population(self, spec, neuron_params, v0_mean, v0_sd):
         params = if_curr_exp_params({**neuron_params, 'I_e': spec.i_offset_pa})

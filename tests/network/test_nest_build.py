@@ -170,3 +170,16 @@ def test_lognormal_weights_in_nest():
             assert_moments(x, mu, np.sqrt(sigma2), f"log weights {spec.source}->{spec.target}")
             tested += 1
     assert tested > 3
+
+
+def test_nest_refuses_more_synapses_than_its_virtual_processes_hold():
+    """Refused before anything is built, naming the fix (NEST's own error comes only after
+    minutes of connecting)."""
+    from types import SimpleNamespace
+
+    from mam_pynn.network import make_backend
+    backend = make_backend('nest')
+    backend.setup(0.1, 1, 1)
+    backend.check_plan(SimpleNamespace(n_synapses=100_000_000))
+    with pytest.raises(ValueError, match='at least 2 NEST virtual processes'):
+        backend.check_plan(SimpleNamespace(n_synapses=200_000_000))
