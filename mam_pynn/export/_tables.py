@@ -9,18 +9,11 @@ simulated.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .. import params as P
-
-# NEST's default delay of static_synapse (ms): the delay upstream's Poisson
-# generators are connected with (it passes no delay).
-EXTERNAL_DELAY_MS = 1.0
-
 
 @dataclass
 class Channel:
@@ -30,7 +23,7 @@ class Channel:
     rate_hz: float      # total rate seen by each target neuron
     weight_pa: float
     delay_ms: float
-    origin: str         # 'external' or the replaced 'area/pop' (joined by '+')
+    origin: str         # "external", "<mode>:<area>-<pop>" of a replaced source, or "merged"
 
 
 @dataclass
@@ -86,113 +79,52 @@ class NetworkTables:
         return cache[key]
 
 
-def _replace_rates(kind, cparams, area_list, structure, rate_ext):
-    """Rates (spikes/s) of the populations that stand in for replaced areas."""
-    if kind == 'hom_poisson_stat':
-        return {a: {p: float(rate_ext) for p in structure[a]} for a in area_list}
-    if kind == 'het_poisson_stat':
-        source = cparams.get('replace_cc_input_source')
-        if source is None:
-            raise ValueError("'het_poisson_stat' needs connection_params.replace_cc_input_source "
-                             "(a JSON file of rates {area: {pop: rate}})")
-        with open(source) as f:
-            return json.load(f)
-    raise NotImplementedError(
-        f"replacing areas by {kind!r} cannot be exported (stationary Poisson inputs only: "
-        "'hom_poisson_stat' or 'het_poisson_stat')")
-
-
 def network_tables(M, sim_params: dict | None = None, seed: int | None = None) -> NetworkTables:
-    """Read a Model (and simulation parameters) into the tables the exporters write."""
+    """Read a Model (and simulation parameters) into the tables the exporters write.
+
+    Populations, DC drive, projections and inputs come from the network builder's plan
+    (:func:`mam_pynn.network.plan.make_plan`), so an export holds the same network as
+    ``mam simulate`` builds.
+    """
+    from ..network.plan import make_plan, merged_poisson
     sim = P.resolve(sim_params or {}, P.sim_defaults())
     prm = M.params
-    cparams, dparams, iparams = prm['connection_params'], prm['delay_params'], prm['input_params']
+    if prm['connection_params'].get('lognormal_weights'):
+        raise NotImplementedError("lognormal_weights=True is not exported (normal weights only)")
+    plan = make_plan(M, sim)
+    if plan.currents:
+        raise NotImplementedError(
+            "replacing areas by 'het_current_nonstat' cannot be exported (stationary Poisson "
+            "inputs only: 'hom_poisson_stat' or 'het_poisson_stat')")
     nparams = prm['neuron_params']
     area_list = list(M.area_list)
-    structure_all = {a: list(M.structure[a]) for a in area_list}
-    unknown = [a for a in sim['areas_simulated'] if a not in structure_all]
-    if unknown:
-        raise ValueError(f"areas_simulated names unknown areas {unknown}; valid: {area_list}")
-    areas = [a for a in area_list if a in set(sim['areas_simulated'])]
-    if cparams.get('lognormal_weights'):
-        raise NotImplementedError("lognormal_weights=True is not exported (normal weights only)")
-
     row, i = {}, 0
     for a in area_list:
-        for p in structure_all[a]:
+        for p in M.structure[a]:
             row[(a, p)] = i
             i += 1
-    N_vec = np.asarray(M.N_vec, dtype=float)
-    syn_full = np.asarray(M.syn_matrix, dtype=float)
-    if syn_full.shape != (len(row), len(row) + 1):
-        raise ValueError(f"syn_matrix has shape {syn_full.shape}, expected {(len(row), len(row) + 1)}")
-    K_ext = np.asarray(M.K_matrix, dtype=float)[:, -1]
     W_full = np.asarray(M.W_matrix, dtype=float)
-    dc = np.asarray(M.add_DC_drive, dtype=float)
-    tau_syn = float(nparams['single_neuron_dict']['tau_syn_ex'])
-    rate_ext = float(iparams['rate_ext'])
+    syn = np.zeros((len(row), len(row)), dtype=np.int64)
+    for proj in plan.projections:
+        syn[row[proj.target], row[proj.source]] = proj.n
 
     t = NetworkTables(
-        areas=areas, structure={a: structure_all[a] for a in areas},
-        n={k: int(N_vec[r]) for k, r in row.items()}, row=row,
-        syn=syn_full[:, :-1].astype(np.int64), W=W_full[:, :-1],
-        W_sd=np.asarray(M.W_sd_matrix, dtype=float)[:, :-1],
-        dc_pa={}, distances=M.distances, delay_params=dict(dparams),
+        areas=list(plan.areas), structure={a: list(plan.structure[a]) for a in plan.areas},
+        n={ps.key: ps.size for ps in plan.populations}, row=row,
+        syn=syn, W=W_full[:, :-1], W_sd=np.asarray(M.W_sd_matrix, dtype=float)[:, :-1],
+        dc_pa={ps.key: float(ps.i_offset_pa) for ps in plan.populations},
+        distances=M.distances, delay_params=dict(prm['delay_params']),
         neuron=dict(nparams['single_neuron_dict']), neuron_model=nparams['neuron_model'],
         V0_mean=float(nparams['V0_mean']), V0_sd=float(nparams['V0_sd']),
         dt=float(sim['dt']), t_sim=float(sim['t_sim']),
         seed=int(sim['rng_seed'] if seed is None else seed))
 
     # a population rounded down to no neuron can neither send nor receive synapses
-    empty = [r for k, r in row.items() if t.n[k] == 0]
+    empty = [row[k] for k, n in t.n.items() if n == 0]
     t.syn[empty, :] = 0
     t.syn[:, empty] = 0
-
-    poisson = bool(iparams['poisson_input'])
-    for a in areas:
-        for p in t.structure[a]:
-            r = row[(a, p)]
-            w_ext = float(W_full[r, -1])
-            t.dc_pa[(a, p)] = float(dc[r])
-            if poisson:
-                t.channels.append(Channel(a, p, rate_ext * K_ext[r], w_ext, EXTERNAL_DELAY_MS, 'external'))
-            else:  # mean external drive as a current, as upstream does
-                t.dc_pa[(a, p)] += K_ext[r] * w_ext * tau_syn * 1e-3 * rate_ext
-
-    # inputs standing in for areas that are not simulated (or for all cc input)
-    replace_cc = cparams.get('replace_cc')
-    kind_nonsim = cparams.get('replace_non_simulated_areas')
-    replaced = {}
-    for ta in areas:
-        if replace_cc:
-            replaced[ta] = ([sa for sa in areas if sa != ta], replace_cc)
-        else:
-            others = [sa for sa in area_list if sa not in areas]
-            if others and not kind_nonsim:
-                raise ValueError("a subset of areas is simulated: set "
-                                 "connection_params.replace_non_simulated_areas (e.g. 'hom_poisson_stat')")
-            replaced[ta] = (others, kind_nonsim)
-    rate_cache = {}
-    for ta in areas:
-        sources, kind = replaced[ta]
-        if not sources:
-            continue
-        if kind not in rate_cache:
-            rate_cache[kind] = _replace_rates(kind, cparams, area_list, structure_all, rate_ext)
-        rates = rate_cache[kind]
-        for tp in t.structure[ta]:
-            merged = {}   # (weight, delay) -> [rate, origins]
-            N_t = N_vec[row[(ta, tp)]]
-            for sa in sources:
-                delay = t.mean_delay(ta, sa, 'E')
-                for sp in structure_all[sa]:
-                    s = syn_full[row[(ta, tp)], row[(sa, sp)]]
-                    if s <= 0:
-                        continue
-                    key = (round(float(W_full[row[(ta, tp)], row[(sa, sp)]]), 9), round(delay, 9))
-                    m = merged.setdefault(key, [0.0, []])
-                    m[0] += s / N_t * float(rates[sa][sp])
-                    m[1].append(f"{sa}/{sp}")
-            for (w, d), (rate, origins) in merged.items():
-                t.channels.append(Channel(ta, tp, rate, w, d, '+'.join(origins)))
+    for spec in merged_poisson(plan.poisson):
+        if t.n[spec.target]:
+            t.channels.append(Channel(*spec.target, spec.rate_hz, spec.weight_pa, spec.delay_ms,
+                                      spec.source))
     return t

@@ -173,7 +173,7 @@ def test_same_seed_same_circuit_and_bounded_chunks(small_model, tmp_path):
 
 
 def test_bad_input_is_named(small_model, tmp_path):
-    with pytest.raises(ValueError, match='unknown areas'):
+    with pytest.raises(ValueError, match="unknown area 'XX' in areas_simulated"):
         export_sonata(small_model, {'areas_simulated': ['V1', 'XX']}, tmp_path)
     with pytest.raises(ValueError, match='chunk_edges'):
         export_sonata(small_model, {'areas_simulated': ['V1']}, tmp_path, chunk_edges=0)
@@ -213,3 +213,17 @@ def test_edges_of_an_area_pair_do_not_depend_on_the_other_areas(small_model, tmp
     with h5py.File(tmp_path / 'a/network/edges.h5') as fa, h5py.File(tmp_path / 'b/network/edges.h5') as fb:
         for key in ('source_node_id', 'target_node_id', '0/syn_weight', '0/delay'):
             assert np.array_equal(fa[f'edges/V1_to_V1/{key}'][:], fb[f'edges/V1_to_V1/{key}'][:])
+
+
+def test_replace_cc_exports_inputs_instead_of_cortico_cortical_edges(tmp_path):
+    """With replace_cc the simulated areas receive their cortico-cortical input as Poisson
+    channels only (the network plan's reading), never as edges as well."""
+    from mam_pynn.model import MultiAreaModel
+    M = MultiAreaModel({'N_scaling': 0.01, 'K_scaling': 0.01,
+                        'fullscale_rates': 'fullscale_rates.json',
+                        'connection_params': {'replace_cc': 'het_poisson_stat',
+                                              'replace_cc_input_source': 'fullscale_rates.json'}})
+    t = network_tables(M, {'areas_simulated': ['V1', 'V2']})
+    assert t.n_edges('V2', 'V1') == 0 and t.n_edges('V1', 'V2') == 0
+    assert t.n_edges('V1', 'V1') > 0
+    assert any(c.origin != 'external' and c.area == 'V2' for c in t.channels)
