@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path, atomic_write_json
+from .io import atomic_path, atomic_write_json, mark_sorted_by_time, sonata_file_attrs
 from .network.nest_fast import NEST_MAX_CONNECTIONS_PER_VP, min_virtual_processes
 
 # --------------------------------------------------------------------------- memory model
@@ -488,7 +488,6 @@ def merge_spike_files(parts, out_path, window_ms: float = 1000.) -> int:
     ranks is in memory. Returns the number of spikes written.
     """
     import h5py
-    from .simulation import SONATA_MAGIC, SONATA_SORTING
     parts = [Path(p) for p in parts]
     files = [h5py.File(p, 'r') for p in parts]
     total = 0
@@ -505,13 +504,11 @@ def merge_spike_files(parts, out_path, window_ms: float = 1000.) -> int:
                 if len(ts):
                     t_end = max(t_end, float(ts[-1]))
         with atomic_path(out_path) as tmp, h5py.File(tmp, 'w') as out:
-            out.attrs['magic'] = np.uint32(SONATA_MAGIC)
-            out.attrs['version'] = np.array([0, 1], dtype=np.uint32)
-            sorting = h5py.enum_dtype(SONATA_SORTING, basetype='u1')
+            sonata_file_attrs(out)
             grp = out.create_group('spikes')
             for area in areas:
                 g = grp.create_group(area)
-                g.attrs.create('sorting', SONATA_SORTING['by_time'], dtype=sorting)
+                mark_sorted_by_time(g)
                 ids_out = g.create_dataset('node_ids', shape=(0,), maxshape=(None,), dtype='u8',
                                            chunks=True)
                 ts_out = g.create_dataset('timestamps', shape=(0,), maxshape=(None,), dtype='f8',

@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .io import atomic_path, atomic_write_json, atomic_write_text
+from .io import atomic_path, atomic_write_json, atomic_write_text, write_sonata_spikes
 from .network import build_network, check_backend, load_replacement_input, make_backend, make_plan
 from .network.plan import check_areas
 from .params import content_hash, resolve, sim_defaults
 
-SONATA_SORTING = {'none': 0, 'by_id': 1, 'by_time': 2}   # the spec's enum
-SONATA_MAGIC = 0x0A7A
 
 
 def _say(msg: str) -> None:
@@ -243,25 +241,13 @@ class Simulation:
     # ------------------------------------------------------------------ outputs
 
     def _write_outputs(self, run_dir, backend, built, t_done, say) -> dict:
-        import h5py
         layout = self.populations_layout()
         spikes = {}
         for area in built.recorded_areas:
             ids, times = backend.spikes(area)
             order = np.lexsort((ids, times))
             spikes[area] = (ids[order].astype(np.uint64), times[order].astype(np.float64))
-        with atomic_path(run_dir / 'spikes.h5') as tmp:
-            with h5py.File(tmp, 'w') as f:
-                f.attrs['magic'] = np.uint32(SONATA_MAGIC)
-                f.attrs['version'] = np.array([0, 1], dtype=np.uint32)
-                sorting = h5py.enum_dtype(SONATA_SORTING, basetype='u1')
-                grp = f.create_group('spikes')
-                for area, (ids, times) in spikes.items():
-                    g = grp.create_group(area)
-                    g.attrs.create('sorting', SONATA_SORTING['by_time'], dtype=sorting)
-                    g.create_dataset('node_ids', data=ids, dtype='u8')
-                    ds = g.create_dataset('timestamps', data=times, dtype='f8')
-                    ds.attrs['units'] = 'ms'
+        write_sonata_spikes(run_dir / 'spikes.h5', spikes)
         n_spikes = int(sum(len(t) for _, t in spikes.values()))
         n_rec = sum(v['size'] for a in built.recorded_areas for v in layout[a].values())
         start = float(self.params['recording_dict']['spike_dict'].get('start', 0.))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from mam_pynn.io import atomic_path, atomic_write_json, atomic_write_text
+from mam_pynn.io import atomic_write_json, atomic_write_text
 from mam_pynn.params import AREA_LIST, POPULATION_LIST, content_hash, network_defaults, sim_defaults
 
 # rough laminar shares of a 1 mm^2 column's neurons (about V1's)
@@ -95,20 +95,8 @@ def poisson_trains(n: int, rate_hz: float, t_stop: float, rng, dead_time: float 
 
 def write_spike_file(path: Path, area_spikes: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """SONATA spike file, each area's spikes sorted by time."""
-    import h5py
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, 'w') as f:
-            f.attrs['magic'] = np.uint32(0x0A7A)
-            f.attrs['version'] = np.array([0, 1], dtype=np.uint32)
-            root = f.create_group('spikes')
-            for area, (ids, times) in area_spikes.items():
-                order = np.argsort(times, kind='stable')
-                grp = root.create_group(area)
-                grp.attrs.create('sorting', 2, dtype=h5py.enum_dtype(  # SONATA's enum: by_time
-                    {'none': 0, 'by_id': 1, 'by_time': 2}, basetype='u1'))
-                grp.create_dataset('node_ids', data=ids[order].astype(np.uint64))
-                ts = grp.create_dataset('timestamps', data=times[order].astype(np.float64))
-                ts.attrs['units'] = 'ms'
+    from ..io import write_sonata_spikes
+    write_sonata_spikes(path, area_spikes)
 
 
 def make_run_dir(run_dir: str | Path, layout: dict | None = None, t_sim: float = 2000.,

@@ -38,6 +38,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..io import atomic_write_text, write_sonata_spikes
 from ._tables import NetworkTables, network_tables
 
 CELL_TEMPLATE = 'nest:iaf_psc_exp'
@@ -51,7 +52,6 @@ def _log(msg: str) -> None:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    from ..io import atomic_write_text
     atomic_write_text(path, text)
 
 
@@ -589,24 +589,12 @@ def _write_external(t: NetworkTables, out: Path, rng, mode: str) -> dict:
     return inputs
 
 
-def _mark_sorted_by_time(group) -> None:
-    """The 'sorting' attribute of a SONATA spikes group, as the enum libsonata expects."""
-    kind = h5py.enum_dtype({'none': 0, 'by_id': 1, 'by_time': 2}, basetype=np.uint8)
-    group.attrs.create('sorting', 2, dtype=kind)
-
-
 def _write_spike_trains(path: Path, pop: str, rates_hz: np.ndarray, t_sim: float, dt: float, rng) -> None:
     """Stationary Poisson trains in (dt, t_sim], sorted by time (SONATA spikes file)."""
     counts = rng.poisson(rates_hz * t_sim * 1e-3)
     node_ids = np.repeat(np.arange(rates_hz.size, dtype=np.uint64), counts)
     times = dt + rng.random(node_ids.size) * (t_sim - dt)
-    order = np.argsort(times, kind='stable')
-    with _AtomicH5(path) as f:
-        g = f.create_group(f'spikes/{pop}')
-        _mark_sorted_by_time(g)
-        g.create_dataset('node_ids', data=node_ids[order])
-        ts = g.create_dataset('timestamps', data=times[order])
-        ts.attrs['units'] = 'ms'
+    write_sonata_spikes(path, {pop: (node_ids, times)})
 
 
 # --------------------------------------------------------------------------- configs
@@ -979,17 +967,7 @@ def simulate_sonata(circuit_dir, sim_params: dict | None = None, backend: str = 
     be.run(T)
     sim_s = time.perf_counter() - t1
     be.cleanup()
-    total = 0
-    with _AtomicH5(out / 'spikes.h5') as f:
-        for area in circuit.areas:
-            ids, times = be.spikes(area)
-            order = np.argsort(times, kind='stable')
-            g = f.create_group(f'spikes/{area}')
-            _mark_sorted_by_time(g)
-            g.create_dataset('node_ids', data=ids[order].astype(np.uint64))
-            ts = g.create_dataset('timestamps', data=times[order])
-            ts.attrs['units'] = 'ms'
-            total += ids.size
+    total = write_sonata_spikes(out / 'spikes.h5', {area: be.spikes(area) for area in circuit.areas})
     n_proc, n_threads = be.process_info()
     n_neurons = circuit.plan.n_neurons
     summary = {'backend': backend, 'label': meta.get('label'), 'source': 'sonata',
