@@ -7,7 +7,11 @@ export's own share shows. Peak memory should not grow with the number of edges
 (it is bounded by ``--chunk-edges``).
 
     .venv/bin/python benchmarks/bench_sonata_export.py [--scales 0.01,0.03] [--areas V1,V2] \
-        [--chunk-edges 1000000] [--keep DIR | --dir /dev/shm] [--baseline OLD_SONATA_PY]
+        [--workers 1,2] [--chunk-edges 1000000] [--keep DIR | --dir /dev/shm] [--baseline OLD_SONATA_PY]
+
+``--workers`` lists the numbers of edge-writing processes to measure (default: 1 and all
+CPUs); peak memory is given for the main process and for the largest worker process (the
+export's total stays below main + workers x worker).
 
 ``--baseline`` also measures an earlier sonata.py (e.g. ``git show HEAD~1:mam_pynn/export/sonata.py
 > /tmp/old.py``) at every scale, in the same run, and prints the speed-up.
@@ -41,13 +45,17 @@ else:
     import mam_pynn.export.sonata as S
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0, c0 = time.perf_counter(), time.process_time()
-s = S.export_sonata(M, {sim!r}, {out!r}, chunk_edges={chunk})
+kw = {{'workers': {workers}}} if {workers} else {{}}
+s = S.export_sonata(M, {sim!r}, {out!r}, chunk_edges={chunk}, **kw)
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu += ch.ru_utime + ch.ru_stime
 print(json.dumps({{'model': type(M).__name__, 'edges': s['edges'], 'neurons': s['neurons'],
                    'edge_populations': len(s['edge_populations']), 'wall_s': wall,
                    'edge_s': s['edge_seconds'], 'edges_per_s': s['edges_per_s'], 'cpu_s': cpu,
-                   'rss_before_mb': rss0,
-                   'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                   'rss_before_mb': rss0, 'workers': s.get('workers', 1),
+                   'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                   'worker_peak_rss_mb': ch.ru_maxrss / 1024}}))
 """
 
 
@@ -55,67 +63,76 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob('*') if f.is_file())
 
 
+def _line(r: dict) -> str:
+    mem = f"peak RSS {r['peak_rss_mb']:.0f} MB main process (before export {r['rss_before_mb']:.0f} MB)"
+    if r['workers'] > 1:
+        mem += f", {r['worker_peak_rss_mb']:.0f} MB largest worker"
+    return (f"edges written in {r['edge_s']:.2f} s ({r['edges_per_s'] / 1e6:.2f}M edges/s), whole export "
+            f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU ({r['edges'] / r['cpu_s'] / 1e6:.2f}M edges "
+            f"per CPU-s), {mem}, {r['bytes_per_edge']:.0f} B/edge on disk, load {os.getloadavg()[0]:.1f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--scales', default='0.01,0.03', help='N_scaling = K_scaling values')
     ap.add_argument('--areas', default='all', help="comma-separated areas, or 'all'")
+    ap.add_argument('--workers', default=None, help='comma-separated process counts (default: 1 and all CPUs)')
     ap.add_argument('--chunk-edges', type=int, default=1_000_000)
     ap.add_argument('--keep', default=None, help='export into this directory and keep it')
     ap.add_argument('--dir', default=None, help='parent of the temporary export directory '
                     '(e.g. /dev/shm, to take the disk out of the measurement)')
     ap.add_argument('--baseline', default=None, help='an earlier sonata.py to measure beside this one')
     args = ap.parse_args(argv)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    workers = [int(w) for w in args.workers.split(',')] if args.workers else sorted({1, cpus})
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix='bench_sonata_', dir=args.dir))
     sim = {'t_sim': 100.}
     if args.areas != 'all':
         sim['areas_simulated'] = args.areas.split(',')
-    rows = []
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times suffer when "
+    rows = {w: [] for w in workers}
+    print(f"load average {os.getloadavg()[0]:.1f} on {cpus} CPUs (wall times suffer when "
           f"the machine is shared; CPU seconds less so)", flush=True)
     try:
-        for scale, module in [(float(x), m) for x in args.scales.split(',')
-                              for m in ([str(Path(args.baseline).resolve())] if args.baseline else []) + ['']]:
-            out = base / f'scale_{scale:g}'
-            shutil.rmtree(out, ignore_errors=True)
-            code = CHILD.format(tests=str(ROOT / 'tests' / 'export'), scale=scale, sim=sim,
-                                out=str(out), chunk=args.chunk_edges, module=module)
-            res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-            if res.returncode:
-                print(res.stderr[-3000:], file=sys.stderr)
-                return 1
-            r = json.loads(res.stdout.strip().splitlines()[-1])
-            r['scale'] = scale
-            r['bytes_per_edge'] = du(out) / max(r['edges'], 1)
-            if module:
-                base_row = r
-                print(f"scale {scale:g} [baseline {module}]: edges written in {r['edge_s']:.1f} s "
-                      f"({r['edges_per_s'] / 1e6:.2f}M edges/s), whole export {r['wall_s']:.1f} s wall, "
-                      f"{r['cpu_s']:.1f} s CPU ({r['edges'] / r['cpu_s'] / 1e6:.2f}M edges per CPU-s), "
-                      f"peak RSS {r['peak_rss_mb']:.0f} MB, load {os.getloadavg()[0]:.1f}", flush=True)
+        for scale in [float(x) for x in args.scales.split(',')]:
+            runs = ([(0, str(Path(args.baseline).resolve()))] if args.baseline else []) + [(w, '') for w in workers]
+            first = None
+            for w, module in runs:
+                out = base / f'scale_{scale:g}_w{w}'
+                shutil.rmtree(out, ignore_errors=True)
+                code = CHILD.format(tests=str(ROOT / 'tests' / 'export'), scale=scale, sim=sim, workers=w,
+                                    out=str(out), chunk=args.chunk_edges, module=module)
+                res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+                if res.returncode:
+                    print(res.stderr[-3000:], file=sys.stderr)
+                    return 1
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+                r['scale'] = scale
+                r['bytes_per_edge'] = du(out) / max(r['edges'], 1)
                 if not args.keep:
                     shutil.rmtree(out, ignore_errors=True)
-                continue
-            rows.append(r)
-            print(f"scale {scale:g}: {r['neurons']} neurons, {r['edges'] / 1e6:.2f}M edges in "
-                  f"{r['edge_populations']} edge populations: edges written in {r['edge_s']:.1f} s "
-                  f"({r['edges_per_s'] / 1e6:.2f}M edges/s), whole export {r['wall_s']:.1f} s wall, "
-                  f"{r['cpu_s']:.1f} s CPU ({r['edges'] / r['cpu_s'] / 1e6:.2f}M edges per CPU-s), "
-                  f"peak RSS {r['peak_rss_mb']:.0f} MB (before export {r['rss_before_mb']:.0f} MB), "
-                  f"{r['bytes_per_edge']:.0f} B/edge on disk [{r['model']}], load {os.getloadavg()[0]:.1f}", flush=True)
-            if args.baseline:
-                print(f"  speed-up over the baseline: x{r['edges_per_s'] / base_row['edges_per_s']:.2f} "
-                      f"edges/s, x{base_row['cpu_s'] / r['cpu_s']:.2f} CPU", flush=True)
-            if not args.keep:
-                shutil.rmtree(out, ignore_errors=True)
+                if module:
+                    print(f"scale {scale:g} [baseline {module}]: {_line(r)}", flush=True)
+                else:
+                    rows[w].append(r)
+                    if first is None:
+                        print(f"scale {scale:g}: {r['neurons']} neurons, {r['edges'] / 1e6:.2f}M edges in "
+                              f"{r['edge_populations']} edge populations [{r['model']}]", flush=True)
+                    print(f"  {w} process{'es' if w > 1 else ''}: {_line(r)}", flush=True)
+                if first is None:
+                    first = r
+                else:
+                    print(f"    x{r['edges_per_s'] / first['edges_per_s']:.2f} the edges/s of "
+                          f"{'the baseline' if args.baseline else '1 process'}", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    if len(rows) > 1:
-        a, b = rows[0], rows[-1]
-        print(f"summary: {b['edges'] / a['edges']:.1f}x the edges -> peak RSS x "
-              f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f} (export's share: "
-              f"{a['peak_rss_mb'] - a['rss_before_mb']:.0f} -> {b['peak_rss_mb'] - b['rss_before_mb']:.0f} MB), "
-              f"throughput {a['edges_per_s'] / 1e6:.2f} -> {b['edges_per_s'] / 1e6:.2f}M edges/s")
+    for w, rs in rows.items():
+        if len(rs) > 1:
+            a, b = rs[0], rs[-1]
+            print(f"summary, {w} process{'es' if w > 1 else ''}: {b['edges'] / a['edges']:.1f}x the edges -> "
+                  f"main process peak RSS {a['peak_rss_mb']:.0f} -> {b['peak_rss_mb']:.0f} MB, largest worker "
+                  f"{a['worker_peak_rss_mb']:.0f} -> {b['worker_peak_rss_mb']:.0f} MB; throughput "
+                  f"{a['edges_per_s'] / 1e6:.2f} -> {b['edges_per_s'] / 1e6:.2f}M edges/s")
     return 0
 
 

@@ -100,7 +100,7 @@ def cmd_export(cfg, args):
     M = _model(cfg)
     if args.format == 'sonata':
         from .export.sonata import export_sonata
-        export_sonata(M, _sim_params(cfg), args.out)
+        export_sonata(M, _sim_params(cfg), args.out, workers=args.workers)
     else:
         from .export.neuroml import export_neuroml
         export_neuroml(M, _sim_params(cfg), args.out)
@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('export', parents=[common], help='write the network as SONATA or NeuroML')
     p.add_argument('format', choices=['sonata', 'neuroml'])
     p.add_argument('--out', required=True, metavar='DIR')
+    p.add_argument('--workers', type=int, default=None, metavar='N',
+                   help='SONATA: processes writing edge files in parallel (default: the CPUs available)')
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser('analyze', parents=[common], help='statistics and figures of a finished run')

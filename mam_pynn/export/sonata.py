@@ -6,8 +6,9 @@ Layout written by :func:`export_sonata` (see exports/README.md for the full mapp
     bmtk_config.json            the same for bmtk (which resolves paths differently)
     network/nodes.h5            one node population per simulated area (node ids local to it)
     network/node_types.csv      one node type per (area, population): nest:iaf_psc_exp + JSON
-    network/edges.h5            one edge population '<source>_to_<target>' per connected area pair
-    network/edge_types.csv      one edge type per (source population, target population)
+    network/edges_to_<T>.h5     per target area T: one edge population '<source>_to_<T>'
+                                per source area (written by parallel processes, see workers)
+    network/edge_types_to_<T>.csv  its edge types: one per (source population, target population)
     network/external_*.{h5,csv} Poisson drive and replaced areas (see ``external``)
     components/point_neuron_models/*.json, components/synaptic_models/static_synapse.json
     inputs/external_spikes.h5   pre-drawn Poisson spike trains (``external='spikes'`` only)
@@ -18,21 +19,23 @@ N(W, W_sd) redrawn until their sign is that of the source (excitatory >= 0, inhi
 <= 0, cortico-cortical >= 0), delays N(d, delay_rel d) redrawn below dt. They are drawn
 target block by target block (first the number of synapses per target neuron, as a
 multinomial, then the sources), so each block comes out sorted by target, and written
-in chunks into preallocated datasets: memory stays bounded by ``chunk_edges``. The
-source_to_target index is built by a bucket sort over temporary files of packed
-(source, edge id) keys, also in bounded memory.
+in chunks into preallocated datasets: memory stays bounded by ``chunk_edges`` (per
+process). The source_to_target index is built by a bucket sort over temporary files of
+packed (source, edge id) keys, also in bounded memory. Every area pair has its own random
+stream, so the circuit does not depend on the number of processes.
 """
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
@@ -162,32 +165,51 @@ def _normal_redraw(rng, n: int, mean, sd, low=None, sign=None):
     return x
 
 
-def _new_dataset(g: h5py.Group, name: str, shape, dtype, data: np.ndarray | None = None) -> h5py.Dataset:
-    """``g.create_dataset(name, shape, dtype[, data])`` (contiguous, as h5py creates it) through
-    the low-level API: an export creates about a dozen datasets per edge population, and
-    h5py's checks cost more than HDF5's own work."""
-    if '/' in name:
-        parent, name = name.rsplit('/', 1)
-        g = g.require_group(parent)
-    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_obj_track_times(False)
+_H5 = {}   # per process: one dataset-creation property list and HDF5 type per dtype
+
+
+def _h5_type(dtype: np.dtype):
+    if dtype not in _H5:
+        _H5[dtype] = h5py.h5t.py_create(dtype, logical=1)
+    return _H5[dtype]
+
+
+def _new_dataset(g: h5py.Group, name: str, shape, dtype, data: np.ndarray | None = None):
+    """``g.create_dataset(name, shape, dtype[, data]).id`` (contiguous, as h5py creates it)
+    through the low-level API: an export creates about a dozen datasets per edge population,
+    and h5py's checks cost more than HDF5's own work."""
+    if 'dcpl' not in _H5:
+        _H5['dcpl'] = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        _H5['dcpl'].set_obj_track_times(False)
     dtype = np.dtype(dtype)
-    dsid = h5py.h5d.create(g.id, name.encode(), h5py.h5t.py_create(dtype, logical=1),
-                           h5py.h5s.create_simple(tuple(shape)), dcpl=dcpl)
-    if data is not None and data.size:
-        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(data, dtype=dtype))
-    return h5py.Dataset(dsid)
+    dsid = h5py.h5d.create(g.id, name.encode(), _h5_type(dtype), h5py.h5s.create_simple(tuple(shape)),
+                           dcpl=_H5['dcpl'])
+    if data is not None:
+        _write_slice(dsid, 0, data)
+    return dsid
 
 
-def _write_slice(ds: h5py.Dataset, start: int, data: np.ndarray) -> None:
-    """``ds[start:start + len(data)] = data`` through h5py's low-level API: for the many
-    small writes of an export, h5py's slicing machinery costs more than the copy."""
-    data = np.ascontiguousarray(data, dtype=ds.id.dtype)
+def _set_str_attr(obj_id, name: str, value: str) -> None:
+    """``obj.attrs[name] = value`` (a scalar UTF-8 variable-length string, as h5py writes it)."""
+    str_dtype = h5py.string_dtype('utf-8')
+    aid = h5py.h5a.create(obj_id, name.encode(), _h5_type(str_dtype), h5py.h5s.create(h5py.h5s.SCALAR))
+    aid.write(np.array(value, dtype=str_dtype))
+
+
+def _write_slice(dsid, start: int, data: np.ndarray) -> None:
+    """``ds[start:start + len(data)] = data`` on a low-level dataset id: for the many small
+    writes of an export, h5py's slicing machinery costs more than the copy; naming the
+    memory type (as the file's) halves HDF5's time even for large writes."""
+    dtype = dsid.dtype
+    data = np.ascontiguousarray(data, dtype=dtype)
     if data.shape[0] == 0:
         return
-    fspace = ds.id.get_space()
+    if start == 0 and data.shape == dsid.shape:   # the whole dataset: no selection
+        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=_h5_type(dtype))
+        return
+    fspace = dsid.get_space()
     fspace.select_hyperslab((start,) + (0,) * (data.ndim - 1), data.shape)
-    ds.id.write(h5py.h5s.create_simple(data.shape), fspace, data)
+    dsid.write(h5py.h5s.create_simple(data.shape), fspace, data, mtype=_h5_type(dtype))
 
 
 class _SourceIndexBuckets:
@@ -312,14 +334,31 @@ def _index_from_counts(counts: np.ndarray):
     return n2r, ranges
 
 
+def _new_group(parent, name: str) -> h5py.Group:
+    """``parent.create_group(name)`` (intermediate groups included) through the low-level API."""
+    if 'lcpl' not in _H5:
+        _H5['lcpl'] = h5py.h5p.create(h5py.h5p.LINK_CREATE)
+        _H5['lcpl'].set_create_intermediate_group(True)
+    return h5py.Group(h5py.h5g.create(parent.id, name.encode(), lcpl=_H5['lcpl']))
+
+
 def _write_index(g: h5py.Group, name: str, n_nodes: int, parts) -> None:
     """Write indices/<name> from an iterator of (first node, node_id_to_ranges rows,
-    range_to_edge_id rows) parts, the rows' range numbers counted from the part's first."""
-    ig = g.create_group(f'indices/{name}')
+    range_to_edge_id rows) parts, the rows' range numbers counted from the part's first.
+    One part (a small population): contiguous datasets; more: range_to_edge_id grows."""
+    ig = _new_group(g, f'indices/{name}')
+    parts = iter(parts)
+    first, rows, ranges = next(parts)
+    second = next(parts, None)
+    if second is None and first == 0 and len(rows) == n_nodes:
+        n2r = _new_dataset(ig, 'node_id_to_ranges', rows.shape, np.uint64, rows)
+        h5py.h5o.link(n2r, ig.id, b'node_id_to_range')   # hard link: the name bmtk's reader looks for
+        _new_dataset(ig, 'range_to_edge_id', ranges.shape, np.uint64, ranges)
+        return
     n2r = _new_dataset(ig, 'node_id_to_ranges', (n_nodes, 2), np.uint64)
-    ig['node_id_to_range'] = n2r   # hard link: the name bmtk's reader looks for
+    h5py.h5o.link(n2r, ig.id, b'node_id_to_range')
     r2e, n_ranges = None, 0
-    for first, rows, ranges in parts:
+    for first, rows, ranges in itertools.chain([(first, rows, ranges)], [second] if second else [], parts):
         rows += np.uint64(n_ranges)
         _write_slice(n2r, first, rows)
         if r2e is None:
@@ -327,31 +366,36 @@ def _write_index(g: h5py.Group, name: str, n_nodes: int, parts) -> None:
                                     chunks=(max(1, min(1 << 16, len(ranges))), 2))
         elif ranges.size:
             r2e.resize(n_ranges + len(ranges), axis=0)
-            _write_slice(r2e, n_ranges, ranges)
+            _write_slice(r2e.id, n_ranges, ranges)
         n_ranges += len(ranges)
 
 
 def _write_target_index(g: h5py.Group, counts: np.ndarray) -> None:
     """indices/target_to_source of edges sorted by target, from the edges per target."""
-    ig = g.create_group('indices/target_to_source')
-    n2r, ranges = _index_from_counts(counts)
-    ig['node_id_to_range'] = _new_dataset(ig, 'node_id_to_ranges', n2r.shape, np.uint64, n2r)  # + hard link
-    _new_dataset(ig, 'range_to_edge_id', ranges.shape, np.uint64, ranges)
+    _write_index(g, 'target_to_source', counts.size, [(0, *_index_from_counts(counts))])
 
 
 class _Progress:
-    def __init__(self, total: int, every_s: float = 2.0):
-        self.total, self.done, self.t0, self.every = total, 0, time.perf_counter(), every_s
-        self.last = self.t0
+    """Edges written so far, counted in a ``multiprocessing`` Value that the export's worker
+    processes share; printed every ``every_s`` by the process that calls :meth:`report`."""
+
+    def __init__(self, total: int, counter, every_s: float = 2.0, reporter: bool = True):
+        self.total, self.counter, self.every, self.reporter = total, counter, every_s, reporter
+        self.t0 = self.last = time.perf_counter()
 
     def add(self, n: int, what: str = '') -> None:
-        self.done += n
-        now = time.perf_counter()
-        if now - self.last >= self.every or self.done == self.total:
+        with self.counter.get_lock():
+            self.counter.value += n
+        if self.reporter:
+            self.report(what)
+
+    def report(self, what: str = '', force: bool = False) -> None:
+        now, done = time.perf_counter(), self.counter.value
+        if force or now - self.last >= self.every:
             self.last = now
-            rate = self.done / max(now - self.t0, 1e-9)
-            _log(f"edges {self.done / 1e6:.2f}M / {self.total / 1e6:.2f}M "
-                 f"({100 * self.done / max(self.total, 1):.0f}%), {rate / 1e6:.1f}M edges/s {what}")
+            rate = done / max(now - self.t0, 1e-9)
+            _log(f"edges {done / 1e6:.2f}M / {self.total / 1e6:.2f}M "
+                 f"({100 * done / max(self.total, 1):.0f}%), {rate / 1e6:.1f}M edges/s {what}")
 
 
 def _edge_type_table(t: NetworkTables):
@@ -372,16 +416,17 @@ def _edge_type_table(t: NetworkTables):
 
 
 def _create_edge_population(f: h5py.File, name: str, src_pop: str, tgt_pop: str, n: int):
-    g = f.create_group(f'edges/{name}')
+    g = _new_group(f, f'edges/{name}')
+    group0 = _new_group(g, '0')
     ds = {}
     for key, dtype, pop in (('source_node_id', np.uint64, src_pop), ('target_node_id', np.uint64, tgt_pop)):
         ds[key] = _new_dataset(g, key, (n,), dtype)
-        ds[key].attrs['node_population'] = pop
+        _set_str_attr(ds[key], 'node_population', pop)
     ds['edge_type_id'] = _new_dataset(g, 'edge_type_id', (n,), np.uint32)
     ds['edge_group_id'] = _new_dataset(g, 'edge_group_id', (n,), np.uint32)
     ds['edge_group_index'] = _new_dataset(g, 'edge_group_index', (n,), np.uint64)
-    ds['syn_weight'] = _new_dataset(g, '0/syn_weight', (n,), np.float32)
-    ds['delay'] = _new_dataset(g, '0/delay', (n,), np.float32)
+    ds['syn_weight'] = _new_dataset(group0, 'syn_weight', (n,), np.float32)
+    ds['delay'] = _new_dataset(group0, 'delay', (n,), np.float32)
     return g, ds
 
 
@@ -398,102 +443,125 @@ class _WriteBuffer:
     def flush(self) -> None:
         if not self.parts:
             return
-        sl = slice(self.pos, self.pos + self.n)
         for key, d in self.ds.items():
-            _write_slice(d, sl.start, self.parts[0][key] if len(self.parts) == 1 else
+            _write_slice(d, self.pos, self.parts[0][key] if len(self.parts) == 1 else
                          np.concatenate([p[key] for p in self.parts]))
         self.pos += self.n
         self.parts, self.n = [], 0
 
 
-def _uniform_counts(rng, n: int, n_bins: int, chunk: int) -> np.ndarray:
-    """How many of ``n`` uniform draws with replacement fall on each of ``n_bins`` targets
-    (memory O(n_bins + chunk): a multinomial beyond ``chunk`` draws)."""
-    if n == 0:
-        return np.zeros(n_bins, np.int64)
-    if n <= chunk:   # direct draws are cheaper than n_bins binomials
-        return np.bincount(rng.integers(0, n_bins, n), minlength=n_bins)
-    return rng.multinomial(n, np.full(n_bins, 1.0 / n_bins))
+def _edge_counts(rng, syn: np.ndarray, t_size: np.ndarray, chunk: int) -> np.ndarray:
+    """Edges per (target neuron, source population): ``syn[tp, sp]`` targets drawn uniformly
+    with replacement among the ``t_size[tp]`` neurons of each target population.
+
+    Up to ``chunk`` edges in all: every target drawn at once (one vectorised draw for the
+    whole area pair); beyond: a multinomial per population pair (memory O(neurons))."""
+    n_tp, n_sp = syn.shape
+    n_tgt = int(t_size.sum())
+    t_first = np.concatenate([[0], np.cumsum(t_size)[:-1]])
+    total = int(syn.sum())
+    if total <= chunk:
+        pair = np.flatnonzero(syn.ravel())
+        n_pair = syn.ravel()[pair]
+        tp, sp = np.divmod(pair, n_sp)
+        x = rng.random(total)
+        x *= np.repeat(t_size[tp].astype(np.float64), n_pair)
+        key = x.astype(np.int64)
+        key += np.repeat(t_first[tp], n_pair)
+        key *= n_sp
+        key += np.repeat(sp, n_pair)
+        return np.bincount(key, minlength=n_tgt * n_sp).reshape(n_tgt, n_sp)
+    counts = np.zeros((n_tgt, n_sp), np.int64)
+    for tp in range(n_tp):
+        rows = slice(t_first[tp], t_first[tp] + t_size[tp])
+        for sp in range(n_sp):
+            n = int(syn[tp, sp])
+            if n and t_size[tp]:
+                counts[rows, sp] = rng.multinomial(n, np.full(t_size[tp], 1.0 / t_size[tp])) \
+                    if n > chunk else np.bincount(rng.integers(0, t_size[tp], n), minlength=t_size[tp])
+    return counts
 
 
 def _write_area_pair(f, t: NetworkTables, ta: str, sa: str, et_ids: dict, rng, chunk_edges: int,
                      tmpdir: Path, progress: _Progress) -> int:
-    """Draw and write all edges from area ``sa`` to area ``ta`` (one edge population)."""
+    """Draw and write all edges from area ``sa`` to area ``ta`` (one edge population).
+
+    Target neurons are taken in blocks of about ``chunk_edges`` edges; each edge's
+    parameters come from tables over (target population, source population)."""
     n_total = t.n_edges(ta, sa)
     if n_total == 0:
         return 0
     name = f'{sa}_to_{ta}'
     g, ds = _create_edge_population(f, name, sa, ta, n_total)
-    s_pops, s_off = t.structure[sa], t.area_offsets(sa)
-    t_off = t.area_offsets(ta)
-    s_first = np.array([s_off[p] for p in s_pops], np.int64)
-    s_size = np.array([t.n[(sa, p)] for p in s_pops], np.float64)
-    d_mean = np.array([t.mean_delay(ta, sa, p) for p in s_pops], np.float32)
+    s_pops, t_pops = t.structure[sa], t.structure[ta]
+    n_sp = len(s_pops)
+    s_off = t.area_offsets(sa)
+    rows = [t.row[(ta, p)] for p in t_pops]
+    cols = [t.row[(sa, p)] for p in s_pops]
+    syn = t.syn[np.ix_(rows, cols)].astype(np.int64)
+    t_size = np.array([t.n[(ta, p)] for p in t_pops], np.int64)
+    # per (target population, source population), flattened: the edge parameters
+    s_first = np.tile(np.array([s_off[p] for p in s_pops], np.int64), len(t_pops))
+    s_size = np.tile(np.array([t.n[(sa, p)] for p in s_pops], np.float64), len(t_pops))
+    W = t.W[np.ix_(rows, cols)].astype(np.float32).ravel()
+    W_sd = np.nan_to_num(t.W_sd[np.ix_(rows, cols)]).astype(np.float32).ravel()
+    et = np.array([et_ids.get((ta, tp, sa, sp), 0) for tp in t_pops for sp in s_pops], np.uint32)
+    d_mean = np.tile(np.array([t.mean_delay(ta, sa, p) for p in s_pops], np.float32), len(t_pops))
     d_sd = d_mean * np.float32(t.delay_params['delay_rel'])
     # inhibitory (within the area) weights stay <= 0, all others >= 0
-    sign = np.array([-1 if (sa == ta and p.endswith('I')) else 1 for p in s_pops], np.float32)
+    sign = np.tile(np.array([-1 if (sa == ta and p.endswith('I')) else 1 for p in s_pops], np.float32),
+                   len(t_pops))
     # all >= 0: the same test (x * 1 < 0 is x < 0) without the product
     w_low, w_sign = (np.float32(0), None) if (sign > 0).all() else (None, sign)
     dt = np.float32(t.dt)
-    n_src_area, n_tgt_area = t.area_size(sa), t.area_size(ta)
-    rows = [t.row[(ta, p)] for p in t.structure[ta]]
-    pop_edges = [int(t.syn[rows, t.row[(sa, p)]].sum()) for p in s_pops]
-    src_index = _SourceIndexBuckets(s_first.tolist(), s_size.astype(np.int64).tolist(), pop_edges,
+    pop_edges = syn.sum(axis=0).tolist()
+    src_index = _SourceIndexBuckets([s_off[p] for p in s_pops], [t.n[(sa, p)] for p in s_pops], pop_edges,
                                     chunk_edges, tmpdir)
-    tgt_counts = np.zeros(n_tgt_area, np.int64)
-    pos = 0
+    counts = _edge_counts(rng, syn, t_size, chunk_edges)   # (target neuron, source population)
+    per_target = counts.sum(axis=1)
+    cum = np.concatenate([[0], np.cumsum(per_target)])
+    # the (target population, source population) cell of every (target neuron, source population)
+    cell = (np.repeat(np.arange(len(t_pops)), t_size)[:, None] * n_sp + np.arange(n_sp)).astype(np.uint8)
+    n_tgt = int(t_size.sum())
+    pos, a = 0, 0
     buf = _WriteBuffer(ds)
-    for tp in t.structure[ta]:
-        r = t.row[(ta, tp)]
-        n_t = t.n[(ta, tp)]
-        cols = [t.row[(sa, p)] for p in s_pops]
-        syn = t.syn[r, cols]
-        if syn.sum() == 0 or n_t == 0:
-            continue
-        W = t.W[r, cols].astype(np.float32)
-        W_sd = np.nan_to_num(t.W_sd[r, cols]).astype(np.float32)
-        et = np.array([et_ids.get((ta, tp, sa, p), 0) for p in s_pops], np.uint32)
-        # synapses per (target neuron, source population): multinomial over targets
-        counts = np.stack([_uniform_counts(rng, int(s), n_t, chunk_edges) for s in syn], axis=1)
-        per_target = counts.sum(axis=1)
-        tgt_counts[t_off[tp]:t_off[tp] + n_t] = per_target
-        cum = np.concatenate([[0], np.cumsum(per_target)])
-        a = 0
-        while a < n_t:   # blocks of target neurons holding about chunk_edges edges
-            b = int(np.searchsorted(cum, cum[a] + chunk_edges, side='right')) - 1
-            b = min(max(b, a + 1), n_t)
-            reps = counts[a:b].ravel()   # edges per (target, source population), in write order
-            n = int(cum[b] - cum[a])
-
-            def per_edge(v, array=False):
-                """A source population's value for every edge (a scalar where all are equal)."""
-                if not array and (v == v[0]).all():
-                    return v[0]
-                return np.repeat(np.tile(v, b - a), reps)
-            tgt = np.repeat(np.arange(a, b, dtype=np.uint64) + np.uint64(t_off[tp]), per_target[a:b])
-            u = rng.random(n)
-            u *= per_edge(s_size)
-            src = u.astype(np.int64)
-            del u
-            src += per_edge(s_first)   # int64: numpy indexes with it without a conversion
-            w = _normal_redraw(rng, n, per_edge(W), per_edge(W_sd), low=w_low,
-                               sign=None if w_sign is None else per_edge(w_sign))
-            dl = _normal_redraw(rng, n, per_edge(d_mean), per_edge(d_sd), low=dt)
-            if buf.n + n > chunk_edges:   # keep at most about chunk_edges edges buffered
-                buf.flush()
-            buf.add(source_node_id=src.view(np.uint64), target_node_id=tgt, edge_type_id=per_edge(et, array=True),
-                    syn_weight=w, delay=dl,
-                    edge_group_id=np.zeros(n, np.uint32),
-                    edge_group_index=np.arange(pos, pos + n, dtype=np.uint64))
-            src_index.add(src, pos)
-            pos += n
-            progress.add(n, name)
+    while a < n_tgt:   # blocks of target neurons holding about chunk_edges edges
+        b = int(np.searchsorted(cum, cum[a] + chunk_edges, side='right')) - 1
+        b = min(max(b, a + 1), n_tgt)
+        n = int(cum[b] - cum[a])
+        if n == 0:
             a = b
+            continue
+        cell_e = np.repeat(cell[a:b].ravel(), counts[a:b].ravel())   # in write order
+
+        def per_edge(v, array=False):
+            """The table's value for every edge (one scalar where all are equal)."""
+            if not array and (v == v[0]).all():
+                return v[0]
+            return v[cell_e]
+        tgt = np.repeat(np.arange(a, b, dtype=np.uint64), per_target[a:b])
+        u = rng.random(n)
+        u *= per_edge(s_size)
+        src = u.astype(np.int64)
+        del u
+        src += per_edge(s_first)
+        w = _normal_redraw(rng, n, per_edge(W), per_edge(W_sd), low=w_low,
+                           sign=None if w_sign is None else per_edge(w_sign))
+        dl = _normal_redraw(rng, n, per_edge(d_mean), per_edge(d_sd), low=dt)
+        if buf.n + n > chunk_edges:   # keep at most about chunk_edges edges buffered
+            buf.flush()
+        buf.add(source_node_id=src.view(np.uint64), target_node_id=tgt, edge_type_id=per_edge(et, array=True),
+                syn_weight=w, delay=dl, edge_group_id=np.zeros(n, np.uint32),
+                edge_group_index=np.arange(pos, pos + n, dtype=np.uint64))
+        src_index.add(src, pos)
+        pos += n
+        progress.add(n, name)
+        a = b
     buf.flush()
     assert pos == n_total == buf.pos, (name, pos, n_total)
     # indices: target_to_source straight from the counts (edges are sorted by target)
-    _write_target_index(g, tgt_counts)
-    _write_index(g, 'source_to_target', n_src_area,
+    _write_target_index(g, per_target)
+    _write_index(g, 'source_to_target', t.area_size(sa),
                  ((first, *_index_from_groups(eids, counts)) for first, eids, counts in src_index.buckets()))
     return n_total
 
@@ -559,14 +627,12 @@ def _write_external(t: NetworkTables, out: Path, rng, mode: str) -> dict:
             order = np.argsort(tgt, kind='stable')
             src, tgt = np.concatenate(src)[order], tgt[order]
             g, ds = _create_edge_population(f, f'external_to_{area}', 'external', area, tgt.size)
-            ds['source_node_id'][:] = src
-            ds['target_node_id'][:] = tgt
-            ds['edge_type_id'][:] = np.concatenate(et)[order]
-            ds['syn_weight'][:] = np.concatenate(w)[order]
-            ds['delay'][:] = np.concatenate(d)[order]
-            ds['edge_group_id'][:] = 0
             eids = np.arange(tgt.size, dtype=np.int64)
-            ds['edge_group_index'][:] = eids
+            for key, values in (('source_node_id', src), ('target_node_id', tgt),
+                                ('edge_type_id', np.concatenate(et)[order]),
+                                ('syn_weight', np.concatenate(w)[order]), ('delay', np.concatenate(d)[order]),
+                                ('edge_group_id', np.zeros(tgt.size, np.uint32)), ('edge_group_index', eids)):
+                _write_slice(ds[key], 0, values)
             _write_index(g, 'target_to_source', t.area_size(area),
                          [(0, *_index_from_groups(eids, np.bincount(tgt.astype(np.int64),
                                                                     minlength=t.area_size(area))))])
@@ -599,15 +665,16 @@ def _write_spike_trains(path: Path, pop: str, rates_hz: np.ndarray, t_sim: float
 
 # --------------------------------------------------------------------------- configs
 
-def _write_configs(t: NetworkTables, out: Path, inputs: dict, edge_pops: list[str],
+def _write_configs(t: NetworkTables, out: Path, inputs: dict, edge_pops_into: dict[str, list[str]],
                    external_edge_pops: list[str], mode: str) -> None:
     # 'populations' (SONATA circuit config 2.x) is what libsonata lists populations from
     def pops(names, kind):
         return {n: {'type': kind} for n in names}
     nodes = [{'nodes_file': '$NETWORK_DIR/nodes.h5', 'node_types_file': '$NETWORK_DIR/node_types.csv',
               'populations': pops(t.areas, 'point_neuron')}]
-    edges = [{'edges_file': '$NETWORK_DIR/edges.h5', 'edge_types_file': '$NETWORK_DIR/edge_types.csv',
-              'populations': pops(edge_pops, 'chemical')}]
+    edges = [{'edges_file': f'$NETWORK_DIR/{edges_file_name(ta)}',
+              'edge_types_file': f'$NETWORK_DIR/{edge_types_file_name(ta)}',
+              'populations': pops(edge_pops, 'chemical')} for ta, edge_pops in edge_pops_into.items()]
     has_external = bool(external_edge_pops)
     if has_external:
         kind = 'virtual' if mode == 'spikes' else 'point_neuron'
@@ -651,53 +718,146 @@ def _write_configs(t: NetworkTables, out: Path, inputs: dict, edge_pops: list[st
     _write_json(out / 'bmtk_config.json', bmtk)
 
 
+# --------------------------------------------------------------------------- edges in parallel
+
+def _stream(seed: int, *key) -> np.random.Generator:
+    """One independent random stream per purpose (and area pair) of an export."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0x50A7A,) + key)))
+
+
+def edges_file_name(target_area: str) -> str:
+    """The file (in network/) holding every edge population into ``target_area``."""
+    return f'edges_to_{target_area}.h5'
+
+
+def edge_types_file_name(target_area: str) -> str:
+    """Its edge types table (type ids are unique across the circuit; readers such as bmtk
+    refuse a type listed twice, so each file gets only its own types)."""
+    return f'edge_types_to_{target_area}.csv'
+
+
+@dataclass
+class _EdgeJob:
+    """What every edge-writing process needs (inherited by forked workers)."""
+    t: NetworkTables
+    et_ids: dict
+    chunk_edges: int
+    out: Path
+    counter: object          # multiprocessing Value: edges written by all processes
+    reporter: bool = True    # this process prints the progress
+
+
+_JOB: _EdgeJob | None = None
+
+
+def _init_edge_worker(job: _EdgeJob) -> None:
+    global _JOB
+    _JOB = job
+
+
+def _write_edges_into(ta: str, job: _EdgeJob | None = None) -> tuple[str, dict[str, int]]:
+    """Write network/edges_to_<ta>.h5: the edges from every exported area into area ``ta``
+    (one edge population per source area), atomically. Returns (ta, edges per population)."""
+    job = job or _JOB
+    t = job.t
+    progress = _Progress(sum(t.n_edges(ta, sa) for sa in t.areas), job.counter, reporter=job.reporter)
+    counts = {}
+    with _AtomicH5(job.out / 'network' / edges_file_name(ta)) as f:
+        for sa in t.areas:
+            # keyed by the areas' places in the model: a pair's edges do not depend on
+            # which other areas are exported, nor on the process that writes them
+            rng = _stream(t.seed, 2, t.row[(ta, t.structure[ta][0])], t.row[(sa, t.structure[sa][0])])
+            n = _write_area_pair(f, t, ta, sa, job.et_ids, rng, job.chunk_edges, job.out, progress)
+            if n:
+                counts[f'{sa}_to_{ta}'] = n
+    return ta, counts
+
+
+def default_workers() -> int:
+    """Processes for writing edges: the CPUs this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
+def _write_all_edges(t: NetworkTables, out: Path, et_ids: dict, chunk_edges: int, workers: int) -> dict:
+    """Every target area's edge file, by ``workers`` processes (largest first); returns
+    {target area: {edge population: edges}} for the areas that receive edges."""
+    import multiprocessing as mp
+    targets = sorted((a for a in t.areas if sum(t.n_edges(a, sa) for sa in t.areas)),
+                     key=lambda a: -sum(t.n_edges(a, sa) for sa in t.areas))
+    total = sum(t.n_edges(ta, sa) for ta in targets for sa in t.areas)
+    workers = max(1, min(workers, len(targets)))
+    ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
+    counter = ctx.Value('q', 0)
+    progress = _Progress(total, counter)
+    job = _EdgeJob(t, et_ids, chunk_edges, out, counter, reporter=workers == 1)
+    done = {}
+    if workers == 1:
+        for ta in targets:
+            done.update([_write_edges_into(ta, job)])
+    else:
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_edge_worker,
+                                 initargs=(job,)) as pool:
+            pending = {pool.submit(_write_edges_into, ta) for ta in targets}
+            try:
+                while pending:
+                    finished, pending = wait(pending, timeout=progress.every, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        ta, counts = fut.result()   # a worker's error is raised here
+                        done[ta] = counts
+                        progress.report(f'({len(done)}/{len(targets)} areas done)')
+                    progress.report(f'({workers} processes)')
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    progress.report('', force=True)
+    return {ta: done[ta] for ta in t.areas if ta in done}
+
+
 # --------------------------------------------------------------------------- entry point
 
 def export_sonata(M, sim_params: dict | None, out_dir, seed: int | None = None,
-                  chunk_edges: int = 1_000_000, external: str = 'poisson_generator') -> dict:
+                  chunk_edges: int = 1_000_000, external: str = 'poisson_generator',
+                  workers: int | None = None) -> dict:
     """Write the network of Model ``M`` (areas of ``sim_params['areas_simulated']``) as SONATA.
 
     ``external``: 'poisson_generator' (one nest:poisson_generator node per input channel,
     for NEST-based readers: bmtk PointNet, nest.SonataNetwork, our loader) or 'spikes'
     (virtual nodes with pre-drawn spike trains: any SONATA simulator; small networks only).
     The same ``seed`` (default: sim_params['rng_seed']) and ``chunk_edges`` give the same
-    circuit; the edges between two areas do not depend on which other areas are exported. Returns a summary dict (also written to mam_export.json).
+    circuit, whatever the number of ``workers`` (processes writing edge files in parallel;
+    default: the CPUs available); the edges between two areas do not depend on which other
+    areas are exported. Returns a summary dict (also written to mam_export.json).
     """
     if chunk_edges < 1:
         raise ValueError(f"chunk_edges must be positive, got {chunk_edges}")
     if external not in ('poisson_generator', 'spikes'):
         raise ValueError(f"external must be 'poisson_generator' or 'spikes', got {external!r}")
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     t0 = time.perf_counter()
     t = network_tables(M, sim_params, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'mam_export.json').unlink(missing_ok=True)   # written again when complete
-    def stream(*key):   # one independent random stream per purpose (and area pair)
-        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(t.seed, spawn_key=(0x50A7A,) + key)))
-    node_rng, ext_rng = stream(0), stream(1)
-    _write_nodes(t, out, node_rng)
+    for old in [*(out / 'network').glob('edges*.h5'), *(out / 'network').glob('edge_types*.csv')]:
+        old.unlink()   # edge files of an earlier export here
+    _write_nodes(t, out, _stream(t.seed, 0))
     _write_json(out / 'components' / 'synaptic_models' / 'static_synapse.json', {})
     et_ids, et_rows = _edge_type_table(t)
-    pairs = [(ta, sa) for sa in t.areas for ta in t.areas]
-    n_total = sum(t.n_edges(ta, sa) for ta, sa in pairs)
+    n_total = sum(t.n_edges(ta, sa) for sa in t.areas for ta in t.areas)
     _log(f"{len(t.areas)} areas, {sum(t.area_size(a) for a in t.areas)} neurons, "
-         f"{n_total / 1e6:.2f}M edges -> {out}")
-    progress = _Progress(n_total)
-    counts = {}
+         f"{n_total / 1e6:.2f}M edges -> {out} ({min(workers, len(t.areas))} processes)")
     t_edges = time.perf_counter()
-    with _AtomicH5(out / 'network' / 'edges.h5') as f:
-        for ta, sa in pairs:
-            # keyed by the areas' places in the model: a pair's edges do not depend on
-            # which other areas are exported
-            rng = stream(2, t.row[(ta, t.structure[ta][0])], t.row[(sa, t.structure[sa][0])])
-            n = _write_area_pair(f, t, ta, sa, et_ids, rng, chunk_edges, out, progress)
-            if n:
-                counts[f'{sa}_to_{ta}'] = n
+    per_file = _write_all_edges(t, out, et_ids, chunk_edges, workers)
     t_edges = time.perf_counter() - t_edges
-    _write_types_csv(out / 'network' / 'edge_types.csv', et_rows)
-    inputs = _write_external(t, out, ext_rng, external)
-    _write_configs(t, out, inputs, list(counts), [f'external_to_{a}' for a in t.areas] if t.channels else [],
-                   external)
+    counts = {name: n for pops in per_file.values() for name, n in pops.items()}
+    for ta in per_file:
+        _write_types_csv(out / 'network' / edge_types_file_name(ta), [r for r in et_rows if r['target_area'] == ta])
+    inputs = _write_external(t, out, _stream(t.seed, 1), external)
+    _write_configs(t, out, inputs, {ta: list(pops) for ta, pops in per_file.items()},
+                   [f'external_to_{a}' for a in t.areas] if t.channels else [], external)
     elapsed = time.perf_counter() - t0
     summary = {
         'format': 'SONATA', 'label': getattr(M, 'label', None), 'seed': t.seed,
@@ -705,6 +865,7 @@ def export_sonata(M, sim_params: dict | None, out_dir, seed: int | None = None,
         'edges': int(n_total), 'edge_populations': counts, 'external': external,
         'channels': [asdict(c) for c in t.channels], 'chunk_edges': chunk_edges,
         't_sim_ms': t.t_sim, 'dt_ms': t.dt, 'seconds': elapsed, 'edge_seconds': t_edges,
+        'workers': min(workers, len(per_file) or 1),
         'edges_per_s': n_total / max(t_edges, 1e-9), 'params': M.params,
     }
     _write_json(out / 'mam_export.json', summary)
@@ -730,6 +891,20 @@ def _resolve(cfg: dict, value: str) -> Path:
         for k, v in manifest.items():
             value = value.replace(k, v)
     return Path(value)
+
+
+def _area_edge_files(config: dict) -> list[Path]:
+    return [_resolve(config, e['edges_file']) for e in config['networks']['edges']
+            if Path(e['edges_file']).name != 'external_edges.h5']
+
+
+def edge_files(circuit_dir) -> list[Path]:
+    """The files of edges between areas of a circuit written by :func:`export_sonata`
+    (one per target area; the external inputs' file excluded), from its circuit_config.json."""
+    circuit_dir = Path(circuit_dir)
+    config = json.loads((circuit_dir / 'circuit_config.json').read_text())
+    config['manifest'] = {**config['manifest'], '$BASE_DIR': str(circuit_dir)}
+    return _area_edge_files(config)
 
 
 class SonataCircuit:
@@ -840,8 +1015,15 @@ class SonataCircuit:
     def iter_edges(self):
         """Yield (source key, target key, source index, target index, weight pA, delay ms)
         per population pair and chunk; indices are positions within the populations."""
-        edges = next(e for e in self.config['networks']['edges'] if Path(e['edges_file']).name == 'edges.h5')
-        with h5py.File(_resolve(self.config, edges['edges_file']), 'r') as f:
+        for path in self.edge_files():
+            yield from self._iter_file_edges(path)
+
+    def edge_files(self) -> list[Path]:
+        """The circuit's files of edges between areas (all but the external inputs')."""
+        return _area_edge_files(self.config)
+
+    def _iter_file_edges(self, path: Path):
+        with h5py.File(path, 'r') as f:
             for name in f['edges']:
                 g = f['edges'][name]
                 sa = g['source_node_id'].attrs['node_population']

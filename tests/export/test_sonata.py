@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from edge_populations import edge_populations
 from standin import SUBSET
 from mam_pynn.export._tables import network_tables
-from mam_pynn.export.sonata import export_sonata, load_sonata
+from mam_pynn.export.sonata import edge_files, export_sonata, load_sonata
 
 libsonata = pytest.importorskip('libsonata')
 
@@ -31,12 +32,20 @@ def _expected_counts(M, sim_params):
 def test_layout_follows_the_specification(small_export):
     out, summary = small_export
     for name in ('circuit_config.json', 'simulation_config.json', 'node_sets.json',
-                 'network/nodes.h5', 'network/edges.h5', 'network/node_types.csv',
-                 'network/edge_types.csv'):
+                 'network/nodes.h5', 'network/node_types.csv'):
         assert (out / name).exists(), name
-    with h5py.File(out / 'network' / 'edges.h5', 'r') as f:
-        assert sorted(f['edges']) == sorted(summary['edge_populations'])
-        for name, g in f['edges'].items():
+    cfg = json.loads((out / 'circuit_config.json').read_text())
+    types = sorted(e['edge_types_file'].split('/')[-1] for e in cfg['networks']['edges'])
+    assert types == sorted(['external_edge_types.csv'] + [f'edge_types_to_{a}.csv' for a in SUBSET])
+    # one edge file per target area, holding the edge populations into that area
+    files = edge_files(out)
+    assert sorted(p.name for p in files) == sorted(f'edges_to_{a}.h5' for a in SUBSET)
+    for path in files:
+        with h5py.File(path, 'r') as f:
+            assert all(name.endswith('_to_' + path.stem.removeprefix('edges_to_')) for name in f['edges'])
+    with edge_populations(out) as groups:
+        assert sorted(groups) == sorted(summary['edge_populations'])
+        for name, g in groups.items():
             assert g['source_node_id'].dtype == np.uint64 and g['target_node_id'].dtype == np.uint64
             assert g['edge_type_id'].dtype == np.uint32 and g['edge_group_id'].dtype == np.uint32
             assert g['edge_group_index'].dtype == np.uint64
@@ -64,7 +73,7 @@ def test_layout_follows_the_specification(small_export):
 
 
 def test_libsonata_reads_every_attribute_back(small_export):
-    out, _ = small_export
+    out, summary = small_export
     nodes = libsonata.NodeStorage(str(out / 'network' / 'nodes.h5'))
     with h5py.File(out / 'network' / 'nodes.h5', 'r') as f:
         for name in nodes.population_names:
@@ -72,25 +81,33 @@ def test_libsonata_reads_every_attribute_back(small_export):
             sel = pop.select_all()
             assert pop.size == f['nodes'][name]['node_type_id'].shape[0]
             assert np.array_equal(pop.get_attribute('V_m_init', sel), f['nodes'][name]['0/V_m_init'][:])
-    edges = libsonata.EdgeStorage(str(out / 'network' / 'edges.h5'))
     rng = np.random.default_rng(0)
-    with h5py.File(out / 'network' / 'edges.h5', 'r') as f:
-        for name in edges.population_names:
-            pop, g = edges.open_population(name), f['edges'][name]
-            sel = pop.select_all()
-            assert pop.attribute_names == {'syn_weight', 'delay'}
-            for attr in ('syn_weight', 'delay'):
-                assert np.array_equal(pop.get_attribute(attr, sel), g[f'0/{attr}'][:])
-            src, tgt = g['source_node_id'][:], g['target_node_id'][:]
-            assert np.array_equal(pop.source_nodes(sel), src)
-            assert np.array_equal(pop.target_nodes(sel), tgt)
-            # (libsonata 0.2 has no accessor for type ids; test_readers checks them with bmtk)
-            # the indices agree with a brute-force search
-            for node in rng.choice(max(tgt.max(), src.max()) + 1, 5):
-                aff = pop.afferent_edges([int(node)]).flatten()
-                eff = pop.efferent_edges([int(node)]).flatten()
-                assert np.array_equal(np.sort(aff), np.flatnonzero(tgt == node))
-                assert np.array_equal(np.sort(eff), np.flatnonzero(src == node))
+    names = []
+    for path in edge_files(out):
+        edges = libsonata.EdgeStorage(str(path))
+        with h5py.File(path, 'r') as f:
+            for name in edges.population_names:
+                names.append(name)
+                _check_edge_population(edges.open_population(name), f['edges'][name], rng)
+    assert sorted(names) == sorted(summary['edge_populations'])
+
+
+def _check_edge_population(pop, g, rng):
+    """libsonata's view of one edge population equals the file's datasets."""
+    sel = pop.select_all()
+    assert pop.attribute_names == {'syn_weight', 'delay'}
+    for attr in ('syn_weight', 'delay'):
+        assert np.array_equal(pop.get_attribute(attr, sel), g[f'0/{attr}'][:])
+    src, tgt = g['source_node_id'][:], g['target_node_id'][:]
+    assert np.array_equal(pop.source_nodes(sel), src)
+    assert np.array_equal(pop.target_nodes(sel), tgt)
+    # (libsonata 0.2 has no accessor for type ids; test_readers checks them with bmtk)
+    # the indices agree with a brute-force search
+    for node in rng.choice(max(tgt.max(), src.max()) + 1, 5):
+        aff = pop.afferent_edges([int(node)]).flatten()
+        eff = pop.efferent_edges([int(node)]).flatten()
+        assert np.array_equal(np.sort(aff), np.flatnonzero(tgt == node))
+        assert np.array_equal(np.sort(eff), np.flatnonzero(src == node))
 
 
 def test_edges_have_the_network_statistics(small_model, small_sim_params, small_export):
@@ -117,8 +134,8 @@ def test_edges_have_the_network_statistics(small_model, small_sim_params, small_
             assert abs(c['d_mean'] - tn.mean()) < 6 * tn.std() / np.sqrt(n) + 1e-4
     assert n_checked > 20
     # hard constraints on every edge
-    with h5py.File(out / 'network' / 'edges.h5', 'r') as f:
-        for g in f['edges'].values():
+    with edge_populations(out) as groups:
+        for g in groups.values():
             assert g['0/delay'][:].min() >= np.float32(t.dt)
 
 
@@ -143,18 +160,31 @@ def test_inputs_and_cells(small_model, small_sim_params, small_export):
     assert any(c.origin != 'external' for c in t.channels), "replaced areas are missing"
 
 
-def test_same_seed_same_circuit_and_bounded_chunks(small_model, tmp_path):
-    sim = {'t_sim': 50., 'areas_simulated': ['V1'], 'rng_seed': 3}
-    a = export_sonata(small_model, sim, tmp_path / 'a', chunk_edges=5_000)
-    b = export_sonata(small_model, sim, tmp_path / 'b', chunk_edges=5_000)
+def _all_datasets(circuit_dir) -> dict:
+    """{file/path: array} of every dataset of every edge file."""
+    out = {}
+    for path in edge_files(circuit_dir):
+        with h5py.File(path, 'r') as f:
+            f.visititems(lambda name, obj: out.__setitem__(f'{path.name}/{name}', obj[()])
+                         if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def test_same_seed_same_circuit_whatever_the_workers_and_bounded_chunks(small_model, tmp_path):
+    sim = {'t_sim': 50., 'areas_simulated': ['V1', 'V2'], 'rng_seed': 3}
+    a = export_sonata(small_model, sim, tmp_path / 'a', chunk_edges=5_000, workers=1)
+    b = export_sonata(small_model, sim, tmp_path / 'b', chunk_edges=5_000, workers=2)
     c = export_sonata(small_model, sim, tmp_path / 'c', seed=4, chunk_edges=5_000)
     d = export_sonata(small_model, sim, tmp_path / 'd', chunk_edges=10_000_000)
     assert a['edges'] == b['edges'] == c['edges'] == d['edges']
-    with h5py.File(tmp_path / 'a/network/edges.h5') as fa, h5py.File(tmp_path / 'b/network/edges.h5') as fb, \
-            h5py.File(tmp_path / 'c/network/edges.h5') as fc, h5py.File(tmp_path / 'd/network/edges.h5') as fd:
-        ga, gb, gc, gd = (f['edges/V1_to_V1'] for f in (fa, fb, fc, fd))
-        assert np.array_equal(ga['source_node_id'][:], gb['source_node_id'][:])
-        assert np.array_equal(ga['0/syn_weight'][:], gb['0/syn_weight'][:])
+    assert (a['workers'], b['workers']) == (1, 2)
+    da, db = _all_datasets(tmp_path / 'a'), _all_datasets(tmp_path / 'b')
+    assert da.keys() == db.keys() and len(da) > 20
+    for key in da:   # one process or two: the same circuit, bit for bit
+        assert np.array_equal(da[key], db[key]), key
+    with edge_populations(tmp_path / 'a') as pa, edge_populations(tmp_path / 'c') as pc, \
+            edge_populations(tmp_path / 'd') as pd:
+        ga, gc, gd = pa['V1_to_V1'], pc['V1_to_V1'], pd['V1_to_V1']
         assert not np.array_equal(ga['source_node_id'][:], gc['source_node_id'][:])
         # the bucketed (many chunks) and the in-memory source index describe the same edges
         for g in (ga, gd):
@@ -170,6 +200,26 @@ def test_same_seed_same_circuit_and_bounded_chunks(small_model, tmp_path):
                 assert np.array_equal(ids, np.flatnonzero(src == node))
     summary = json.loads((tmp_path / 'a' / 'mam_export.json').read_text())
     assert summary['seed'] == 3
+
+
+def test_a_failing_worker_fails_the_export_and_leaves_no_partial_file(small_model, tmp_path, monkeypatch):
+    """An error in one edge-writing process is raised by export_sonata; the export is not
+    marked complete (no mam_export.json) and no half-written edge file remains."""
+    from mam_pynn.export import sonata
+    real = sonata._write_area_pair
+
+    def failing(f, t, ta, sa, *args):
+        if (ta, sa) == ('V2', 'V1'):
+            raise RuntimeError('disk full (simulated)')
+        return real(f, t, ta, sa, *args)
+    monkeypatch.setattr(sonata, '_write_area_pair', failing)   # inherited by the forked workers
+    with pytest.raises(RuntimeError, match='disk full'):
+        export_sonata(small_model, {'areas_simulated': ['V1', 'V2']}, tmp_path, workers=2)
+    assert not (tmp_path / 'mam_export.json').exists()
+    assert not list((tmp_path / 'network').glob('edges_to_V2.h5*')) and \
+        not list((tmp_path / 'network').glob('.edges_to_V2*'))
+    with pytest.raises(ValueError, match='workers must be at least 1'):
+        export_sonata(small_model, {'areas_simulated': ['V1']}, tmp_path, workers=0)
 
 
 def test_bad_input_is_named(small_model, tmp_path):
@@ -210,9 +260,9 @@ def test_edges_of_an_area_pair_do_not_depend_on_the_other_areas(small_model, tmp
     a = export_sonata(small_model, {'areas_simulated': ['V1'], 'rng_seed': 9}, tmp_path / 'a')
     b = export_sonata(small_model, {'areas_simulated': ['V1', 'V2'], 'rng_seed': 9}, tmp_path / 'b')
     assert b['edges'] > a['edges']
-    with h5py.File(tmp_path / 'a/network/edges.h5') as fa, h5py.File(tmp_path / 'b/network/edges.h5') as fb:
+    with edge_populations(tmp_path / 'a') as pa, edge_populations(tmp_path / 'b') as pb:
         for key in ('source_node_id', 'target_node_id', '0/syn_weight', '0/delay'):
-            assert np.array_equal(fa[f'edges/V1_to_V1/{key}'][:], fb[f'edges/V1_to_V1/{key}'][:])
+            assert np.array_equal(pa['V1_to_V1'][key][:], pb['V1_to_V1'][key][:])
 
 
 def test_replace_cc_exports_inputs_instead_of_cortico_cortical_edges(tmp_path):

@@ -70,16 +70,22 @@ def test_bucketed_source_index_groups_edges_by_source(tmp_path, chunk_edges):
 def test_low_level_datasets_match_h5py(tmp_path):
     data = np.arange(12, dtype=np.uint64).reshape(6, 2)
     with h5py.File(tmp_path / 'x.h5', 'w') as f:
-        a = S._new_dataset(f, 'g/0/a', (10,), np.float32)
+        g0 = S._new_group(f, 'g/0')   # intermediate groups too
+        a = S._new_dataset(g0, 'a', (10,), np.float32)
         S._write_slice(a, 3, np.array([1.5, 2.5], np.float32))
-        b = S._new_dataset(f['g'], 'b', data.shape, np.uint64, data)
+        b = S._new_dataset(f['g'], 'b', data.shape, np.uint64, data)   # whole dataset at once
         S._write_slice(b, 0, np.zeros((0, 2), np.uint64))   # empty writes are no-ops
+        S._set_str_attr(b, 'node_population', 'V1')
         ref = f.create_dataset('ref', shape=(10,), dtype=np.float32)
+        ref.attrs['node_population'] = 'V1'
+        a = h5py.Dataset(a)
         assert a.dtype == ref.dtype and a.chunks is None and a.maxshape == ref.maxshape
-        assert a.id.get_create_plist().get_obj_track_times() == ref.id.get_create_plist().get_obj_track_times()
+        assert not a.id.get_create_plist().get_obj_track_times()   # no time stamps: reproducible files
+        assert h5py.Dataset(b).attrs.get_id('node_population').dtype == ref.attrs.get_id('node_population').dtype
     with h5py.File(tmp_path / 'x.h5') as f:
         assert np.array_equal(f['g/0/a'][:], [0, 0, 0, 1.5, 2.5, 0, 0, 0, 0, 0])
         assert np.array_equal(f['g/b'][:], data) and f['g/b'].dtype == np.uint64
+        assert f['g/b'].attrs['node_population'] == 'V1'
 
 
 def test_normal_redraw_keeps_signs_and_bounds():

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from standin import SUBSET
-from mam_pynn.export.sonata import load_sonata
+from edge_populations import edge_populations
+from mam_pynn.export.sonata import edge_files, load_sonata
 from export_rates import population_rates, rates_agree
 
 HERE = Path(__file__).parent
@@ -111,14 +112,15 @@ def test_bmtk_reads_edge_types(small_export):
     pytest.importorskip('bmtk')
     from bmtk.utils import sonata
     out, _ = small_export
-    net = sonata.File(data_files=[str(out / 'network' / 'edges.h5')],
-                      data_type_files=[str(out / 'network' / 'edge_types.csv')])
-    import h5py
-    with h5py.File(out / 'network' / 'edges.h5', 'r') as f:
-        for name in ('V1_to_V1', 'V1_to_V2'):
+    files = edge_files(out)
+    net = sonata.File(data_files=[str(p) for p in files],
+                      data_type_files=[str(p.with_name(p.name.replace('edges_to_', 'edge_types_to_')).with_suffix('.csv'))
+                                       for p in files])
+    with edge_populations(out) as groups:
+        for name in ('V1_to_V1', 'V1_to_V2', 'V2_to_V1'):
             df = net.edges[name].get_group(0).to_dataframe()
-            assert np.array_equal(np.sort(df['edge_type_id'].to_numpy()), np.sort(f['edges'][name]['edge_type_id'][:]))
-            assert np.isclose(df['syn_weight'].sum(), f['edges'][name]['0/syn_weight'][:].sum(), rtol=1e-5)
+            assert np.array_equal(np.sort(df['edge_type_id'].to_numpy()), np.sort(groups[name]['edge_type_id'][:]))
+            assert np.isclose(df['syn_weight'].sum(), groups[name]['0/syn_weight'][:].sum(), rtol=1e-5)
 
 
 ENV_SH = Path(__file__).parents[2] / 'hpc' / 'env.sh'
@@ -184,9 +186,8 @@ with h5py.File({str(tmp_path / 'spikes.h5')!r}, 'w') as f:
     res = run(code, out)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     import h5py
-    with h5py.File(out / 'network' / 'edges.h5', 'r') as f, \
-            h5py.File(out / 'network' / 'external_edges.h5', 'r') as fe:
-        n_file = sum(g['target_node_id'].shape[0] for fh in (f, fe) for g in fh['edges'].values())
+    with edge_populations(out) as groups, h5py.File(out / 'network' / 'external_edges.h5', 'r') as fe:
+        n_file = sum(g['target_node_id'].shape[0] for g in [*groups.values(), *fe['edges'].values()])
     n_nest = int(res.stdout.split('connections')[1].split()[0])
     assert n_nest == n_file
     mam_rates = request.getfixturevalue('mam_rates')
