@@ -129,10 +129,11 @@ def main(argv=None) -> int:
     for w, rs in rows.items():
         if len(rs) > 1:
             a, b = rs[0], rs[-1]
+            workers_mem = (f", largest worker {a['worker_peak_rss_mb']:.0f} -> {b['worker_peak_rss_mb']:.0f} MB"
+                           if w > 1 else '')
             print(f"summary, {w} process{'es' if w > 1 else ''}: {b['edges'] / a['edges']:.1f}x the edges -> "
-                  f"main process peak RSS {a['peak_rss_mb']:.0f} -> {b['peak_rss_mb']:.0f} MB, largest worker "
-                  f"{a['worker_peak_rss_mb']:.0f} -> {b['worker_peak_rss_mb']:.0f} MB; throughput "
-                  f"{a['edges_per_s'] / 1e6:.2f} -> {b['edges_per_s'] / 1e6:.2f}M edges/s")
+                  f"main process peak RSS {a['peak_rss_mb']:.0f} -> {b['peak_rss_mb']:.0f} MB{workers_mem}; "
+                  f"throughput {a['edges_per_s'] / 1e6:.2f} -> {b['edges_per_s'] / 1e6:.2f}M edges/s")
     return 0
 
 
