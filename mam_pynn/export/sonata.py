@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import os
 import shutil
@@ -241,7 +240,8 @@ class _SourceIndexBuckets:
             self.bounds = np.unique(np.append(bounds, self.n_sources).astype(np.int64))
         self.n_buckets = len(self.bounds) - 1
         # bucket of every source id: one gather per key instead of a binary search
-        self.bucket_of = np.repeat(np.arange(self.n_buckets, dtype=np.uint16), np.diff(self.bounds))
+        self.bucket_of = np.repeat(np.arange(self.n_buckets, dtype=np.uint8 if self.n_buckets <= 256 else np.uint16),
+                                   np.diff(self.bounds))   # 8-bit ids: a one-pass radix sort in add()
         self.mem = [] if self.n_buckets == 1 else None
         if self.mem is None:
             self.dir = Path(tempfile.mkdtemp(dir=tmpdir, prefix='.srcidx'))
@@ -295,15 +295,24 @@ class _SourceIndexBuckets:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _index_from_groups(eids: np.ndarray, counts: np.ndarray):
+def _index_from_groups(eids: np.ndarray, counts: np.ndarray, merge: bool = True):
     """node_id_to_ranges rows and range_to_edge_id rows from edge ids grouped by node
     (``counts`` per node, increasing within a node): consecutive edge ids of one node
-    form one range; nodes without edges get an empty range [r, r)."""
+    form one range; nodes without edges get an empty range [r, r).
+
+    ``merge=False``: one range per edge, which SONATA allows as well. For the source index
+    of target-sorted edges hardly two edges of a source are consecutive, so merging saves
+    no space and would cost more than the rest of the index."""
     n = eids.size
     node_end = np.cumsum(counts)
     node_start = node_end - counts
     if n == 0:
         return np.zeros((counts.size, 2), np.uint64), np.zeros((0, 2), np.uint64)
+    if not merge:
+        ranges = np.empty((n, 2), np.uint64)
+        ranges[:, 0] = eids
+        np.add(ranges[:, 0], np.uint64(1), out=ranges[:, 1])
+        return np.stack([node_start, node_end], axis=1).astype(np.uint64), ranges
     new = np.empty(n, bool)
     new[0] = True
     np.not_equal(np.diff(eids), 1, out=new[1:])
@@ -342,37 +351,34 @@ def _new_group(parent, name: str) -> h5py.Group:
     return h5py.Group(h5py.h5g.create(parent.id, name.encode(), lcpl=_H5['lcpl']))
 
 
-def _write_index(g: h5py.Group, name: str, n_nodes: int, parts) -> None:
-    """Write indices/<name> from an iterator of (first node, node_id_to_ranges rows,
-    range_to_edge_id rows) parts, the rows' range numbers counted from the part's first.
-    One part (a small population): contiguous datasets; more: range_to_edge_id grows."""
+def _write_index(g: h5py.Group, name: str, n2r: np.ndarray, ranges: np.ndarray) -> None:
+    """indices/<name>: node_id_to_ranges (+ the hard link node_id_to_range, the name bmtk's
+    reader looks for) and range_to_edge_id, written at once."""
     ig = _new_group(g, f'indices/{name}')
-    parts = iter(parts)
-    first, rows, ranges = next(parts)
-    second = next(parts, None)
-    if second is None and first == 0 and len(rows) == n_nodes:
-        n2r = _new_dataset(ig, 'node_id_to_ranges', rows.shape, np.uint64, rows)
-        h5py.h5o.link(n2r, ig.id, b'node_id_to_range')   # hard link: the name bmtk's reader looks for
-        _new_dataset(ig, 'range_to_edge_id', ranges.shape, np.uint64, ranges)
-        return
+    d = _new_dataset(ig, 'node_id_to_ranges', n2r.shape, np.uint64, n2r)
+    h5py.h5o.link(d, ig.id, b'node_id_to_range')
+    _new_dataset(ig, 'range_to_edge_id', ranges.shape, np.uint64, ranges)
+
+
+def _write_index_parts(g: h5py.Group, name: str, n_nodes: int, n_ranges: int, parts) -> None:
+    """indices/<name> from (first node, node_id_to_ranges rows, range_to_edge_id rows) parts
+    in node order, the rows' range numbers counted from the part's first; ``n_ranges`` in all."""
+    ig = _new_group(g, f'indices/{name}')
     n2r = _new_dataset(ig, 'node_id_to_ranges', (n_nodes, 2), np.uint64)
     h5py.h5o.link(n2r, ig.id, b'node_id_to_range')
-    r2e, n_ranges = None, 0
-    for first, rows, ranges in itertools.chain([(first, rows, ranges)], [second] if second else [], parts):
-        rows += np.uint64(n_ranges)
+    r2e = _new_dataset(ig, 'range_to_edge_id', (n_ranges, 2), np.uint64)
+    done = 0
+    for first, rows, ranges in parts:
+        rows += np.uint64(done)
         _write_slice(n2r, first, rows)
-        if r2e is None:
-            r2e = ig.create_dataset('range_to_edge_id', data=ranges, maxshape=(None, 2),
-                                    chunks=(max(1, min(1 << 16, len(ranges))), 2))
-        elif ranges.size:
-            r2e.resize(n_ranges + len(ranges), axis=0)
-            _write_slice(r2e.id, n_ranges, ranges)
-        n_ranges += len(ranges)
+        _write_slice(r2e, done, ranges)
+        done += len(ranges)
+    assert done == n_ranges, (name, done, n_ranges)
 
 
 def _write_target_index(g: h5py.Group, counts: np.ndarray) -> None:
     """indices/target_to_source of edges sorted by target, from the edges per target."""
-    _write_index(g, 'target_to_source', counts.size, [(0, *_index_from_counts(counts))])
+    _write_index(g, 'target_to_source', *_index_from_counts(counts))
 
 
 class _Progress:
@@ -561,8 +567,9 @@ def _write_area_pair(f, t: NetworkTables, ta: str, sa: str, et_ids: dict, rng, c
     assert pos == n_total == buf.pos, (name, pos, n_total)
     # indices: target_to_source straight from the counts (edges are sorted by target)
     _write_target_index(g, per_target)
-    _write_index(g, 'source_to_target', t.area_size(sa),
-                 ((first, *_index_from_groups(eids, counts)) for first, eids, counts in src_index.buckets()))
+    _write_index_parts(g, 'source_to_target', t.area_size(sa), n_total,   # one range per edge
+                       ((first, *_index_from_groups(eids, counts, merge=False))
+                        for first, eids, counts in src_index.buckets()))
     return n_total
 
 
@@ -633,13 +640,11 @@ def _write_external(t: NetworkTables, out: Path, rng, mode: str) -> dict:
                                 ('syn_weight', np.concatenate(w)[order]), ('delay', np.concatenate(d)[order]),
                                 ('edge_group_id', np.zeros(tgt.size, np.uint32)), ('edge_group_index', eids)):
                 _write_slice(ds[key], 0, values)
-            _write_index(g, 'target_to_source', t.area_size(area),
-                         [(0, *_index_from_groups(eids, np.bincount(tgt.astype(np.int64),
-                                                                    minlength=t.area_size(area))))])
+            _write_index(g, 'target_to_source', *_index_from_groups(
+                eids, np.bincount(tgt.astype(np.int64), minlength=t.area_size(area))))
             src64 = src.astype(np.int64)
-            _write_index(g, 'source_to_target', n_nodes,
-                         [(0, *_index_from_groups(eids[np.argsort(src64, kind='stable')],
-                                                  np.bincount(src64, minlength=n_nodes)))])
+            _write_index(g, 'source_to_target', *_index_from_groups(
+                eids[np.argsort(src64, kind='stable')], np.bincount(src64, minlength=n_nodes)))
     rows = [{'edge_type_id': et_id, 'model_template': SYNAPSE_TEMPLATE,
              'dynamics_params': 'static_synapse.json', 'source_area': 'external', 'source_pop': 'external',
              'target_area': area, 'target_pop': pop} for (_, pop, area), et_id in edge_rows.items()]

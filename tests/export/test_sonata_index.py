@@ -9,15 +9,15 @@ from scipy import stats
 from mam_pynn.export import sonata as S
 
 
-def _brute_index(node_of_edge: np.ndarray, n_nodes: int):
+def _brute_index(node_of_edge: np.ndarray, n_nodes: int, merge: bool = True):
     """node_id_to_ranges and range_to_edge_id by a loop over nodes: the ranges of a node
-    are its runs of consecutive edge ids."""
+    are its runs of consecutive edge ids (``merge``) or its single edges."""
     n2r, ranges = [], []
     for node in range(n_nodes):
         eids = np.flatnonzero(node_of_edge == node)
         first = len(ranges)
         if eids.size:
-            breaks = np.flatnonzero(np.diff(eids) != 1) + 1
+            breaks = np.flatnonzero(np.diff(eids) != 1) + 1 if merge else np.arange(1, eids.size)
             for run in np.split(eids, breaks):
                 ranges.append((run[0], run[-1] + 1))
         n2r.append((first, len(ranges)))
@@ -29,13 +29,15 @@ def _grouped(node_of_edge, n_nodes):
     return order, np.bincount(node_of_edge, minlength=n_nodes)
 
 
+@pytest.mark.parametrize('merge', [True, False])
 @pytest.mark.parametrize('n_nodes,n_edges', [(7, 0), (1, 5), (50, 400), (300, 200)])
-def test_index_from_groups_matches_brute_force(n_nodes, n_edges):
+def test_index_from_groups_matches_brute_force(n_nodes, n_edges, merge):
     rng = np.random.default_rng(n_nodes + n_edges)
     # runs of one node (consecutive edge ids) and nodes without edges both occur
     node_of_edge = np.repeat(rng.integers(0, n_nodes, n_edges), rng.integers(1, 4, n_edges))[:n_edges]
-    n2r, ranges = S._index_from_groups(*_grouped(node_of_edge, n_nodes))
-    ref_n2r, ref_ranges = _brute_index(node_of_edge, n_nodes)
+    n2r, ranges = S._index_from_groups(*_grouped(node_of_edge, n_nodes), merge=merge)
+    ref_n2r, ref_ranges = _brute_index(node_of_edge, n_nodes, merge)
+    assert n2r.dtype == ranges.dtype == np.uint64
     assert np.array_equal(n2r, ref_n2r) and np.array_equal(ranges, ref_ranges)
 
 
