@@ -778,6 +778,14 @@ def _write_edges_into(ta: str, job: _EdgeJob | None = None) -> tuple[str, dict[s
     return ta, counts
 
 
+def _remove_leftovers(out: Path) -> None:
+    """Temporary edge files and source-index buckets of an export that failed."""
+    for tmp in (out / 'network').glob('.edges_to_*.tmp'):
+        tmp.unlink(missing_ok=True)
+    for bucket_dir in out.glob('.srcidx*'):
+        shutil.rmtree(bucket_dir, ignore_errors=True)
+
+
 def default_workers() -> int:
     """Processes for writing edges: the CPUs this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
@@ -796,25 +804,29 @@ def _write_all_edges(t: NetworkTables, out: Path, et_ids: dict, chunk_edges: int
     progress = _Progress(total, counter)
     job = _EdgeJob(t, et_ids, chunk_edges, out, counter, reporter=workers == 1)
     done = {}
-    if workers == 1:
-        for ta in targets:
-            done.update([_write_edges_into(ta, job)])
-    else:
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_edge_worker,
-                                 initargs=(job,)) as pool:
-            pending = {pool.submit(_write_edges_into, ta) for ta in targets}
-            try:
-                while pending:
-                    finished, pending = wait(pending, timeout=progress.every, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        ta, counts = fut.result()   # a worker's error is raised here
-                        done[ta] = counts
-                        progress.report(f'({len(done)}/{len(targets)} areas done)')
-                    progress.report(f'({workers} processes)')
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+    try:
+        if workers == 1:
+            for ta in targets:
+                done.update([_write_edges_into(ta, job)])
+        else:
+            from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_edge_worker,
+                                     initargs=(job,)) as pool:
+                pending = {pool.submit(_write_edges_into, ta) for ta in targets}
+                try:
+                    while pending:
+                        finished, pending = wait(pending, timeout=progress.every, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            ta, counts = fut.result()   # a worker's error is raised here
+                            done[ta] = counts
+                            progress.report(f'({len(done)}/{len(targets)} areas done)')
+                        progress.report(f'({workers} processes)')
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    except BaseException:
+        _remove_leftovers(out)   # e.g. of a worker that was killed and could not clean up
+        raise
     progress.report('', force=True)
     return {ta: done[ta] for ta in t.areas if ta in done}
 

@@ -222,6 +222,26 @@ def test_a_failing_worker_fails_the_export_and_leaves_no_partial_file(small_mode
         export_sonata(small_model, {'areas_simulated': ['V1']}, tmp_path, workers=0)
 
 
+def test_a_killed_worker_fails_the_export_and_its_files_are_removed(small_model, tmp_path, monkeypatch):
+    """A worker that dies without cleaning up (killed, out of memory) breaks the pool; the
+    export raises and removes the dead worker's temporary edge file and index buckets."""
+    import os
+    from concurrent.futures.process import BrokenProcessPool
+
+    from mam_pynn.export import sonata
+    real = sonata._write_area_pair
+
+    def dying(f, t, ta, sa, *args):
+        if (ta, sa) == ('V2', 'V1'):
+            os._exit(9)   # no exception handlers, no clean-up: like SIGKILL
+        return real(f, t, ta, sa, *args)
+    monkeypatch.setattr(sonata, '_write_area_pair', dying)
+    with pytest.raises(BrokenProcessPool):
+        export_sonata(small_model, {'areas_simulated': ['V1', 'V2']}, tmp_path, workers=2, chunk_edges=2000)
+    assert not (tmp_path / 'mam_export.json').exists()
+    assert not list((tmp_path / 'network').glob('.*.tmp')) and not list(tmp_path.glob('.srcidx*'))
+
+
 def test_bad_input_is_named(small_model, tmp_path):
     with pytest.raises(ValueError, match="unknown area 'XX' in areas_simulated"):
         export_sonata(small_model, {'areas_simulated': ['V1', 'XX']}, tmp_path)
