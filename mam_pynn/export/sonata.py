@@ -753,6 +753,9 @@ class _EdgeJob:
 
 
 _JOB: _EdgeJob | None = None
+# forked workers inherit the network tables at no cost; elsewhere (macOS, Windows) fork is
+# unsafe or absent and the job is sent to freshly started interpreters
+_START_METHOD = 'fork' if sys.platform.startswith('linux') else 'spawn'
 
 
 def _init_edge_worker(job: _EdgeJob) -> None:
@@ -799,7 +802,7 @@ def _write_all_edges(t: NetworkTables, out: Path, et_ids: dict, chunk_edges: int
                      key=lambda a: -sum(t.n_edges(a, sa) for sa in t.areas))
     total = sum(t.n_edges(ta, sa) for ta in targets for sa in t.areas)
     workers = max(1, min(workers, len(targets)))
-    ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
+    ctx = mp.get_context(_START_METHOD)
     counter = ctx.Value('q', 0)
     progress = _Progress(total, counter)
     job = _EdgeJob(t, et_ids, chunk_edges, out, counter, reporter=workers == 1)
@@ -843,8 +846,10 @@ def export_sonata(M, sim_params: dict | None, out_dir, seed: int | None = None,
     (virtual nodes with pre-drawn spike trains: any SONATA simulator; small networks only).
     The same ``seed`` (default: sim_params['rng_seed']) and ``chunk_edges`` give the same
     circuit, whatever the number of ``workers`` (processes writing edge files in parallel;
-    default: the CPUs available); the edges between two areas do not depend on which other
-    areas are exported. Returns a summary dict (also written to mam_export.json).
+    default: the CPUs available; forked on Linux, spawned elsewhere, where a calling script
+    needs the usual ``if __name__ == '__main__':`` guard); the edges between two areas do not
+    depend on which other areas are exported. Returns a summary dict (also written to
+    mam_export.json).
     """
     if chunk_edges < 1:
         raise ValueError(f"chunk_edges must be positive, got {chunk_edges}")

@@ -202,6 +202,18 @@ def test_same_seed_same_circuit_whatever_the_workers_and_bounded_chunks(small_mo
     assert summary['seed'] == 3
 
 
+def test_spawned_workers_write_the_same_circuit(small_model, tmp_path, monkeypatch):
+    """Where processes cannot be forked (macOS, Windows) workers are spawned: same files."""
+    from mam_pynn.export import sonata
+    sim = {'t_sim': 50., 'areas_simulated': ['V1', 'V2'], 'rng_seed': 5}
+    export_sonata(small_model, sim, tmp_path / 'one', workers=1)
+    monkeypatch.setattr(sonata, '_START_METHOD', 'spawn')
+    export_sonata(small_model, sim, tmp_path / 'spawned', workers=2)
+    one, spawned = _all_datasets(tmp_path / 'one'), _all_datasets(tmp_path / 'spawned')
+    assert one.keys() == spawned.keys()
+    assert all(np.array_equal(one[k], spawned[k]) for k in one)
+
+
 def test_a_failing_worker_fails_the_export_and_leaves_no_partial_file(small_model, tmp_path, monkeypatch):
     """An error in one edge-writing process is raised by export_sonata; the export is not
     marked complete (no mam_export.json) and no half-written edge file remains."""
