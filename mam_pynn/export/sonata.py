@@ -772,6 +772,8 @@ def _write_edges_into(ta: str, job: _EdgeJob | None = None) -> tuple[str, dict[s
     counts = {}
     with _AtomicH5(job.out / 'network' / edges_file_name(ta)) as f:
         for sa in t.areas:
+            if not t.n_edges(ta, sa):
+                continue
             # keyed by the areas' places in the model: a pair's edges do not depend on
             # which other areas are exported, nor on the process that writes them
             rng = _stream(t.seed, 2, t.row[(ta, t.structure[ta][0])], t.row[(sa, t.structure[sa][0])])
