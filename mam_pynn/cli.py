@@ -100,10 +100,10 @@ def cmd_export(cfg, args):
     M = _model(cfg)
     if args.format == 'sonata':
         from .export.sonata import export_sonata
-        export_sonata(M, _sim_params(cfg), args.out, workers=args.workers)
+        export_sonata(M, _sim_params(cfg), args.out, workers=args.workers, overwrite=args.overwrite)
     else:
         from .export.neuroml import export_neuroml
-        export_neuroml(M, _sim_params(cfg), args.out)
+        export_neuroml(M, _sim_params(cfg), args.out, overwrite=args.overwrite)
 
 
 def cmd_analyze(cfg, args):
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--out', required=True, metavar='DIR')
     p.add_argument('--workers', type=int, default=None, metavar='N',
                    help='SONATA: processes writing edge files in parallel (default: the CPUs available)')
+    p.add_argument('--overwrite', action='store_true', help='replace a finished export in DIR')
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser('analyze', parents=[common], help='statistics and figures of a finished run')

@@ -44,11 +44,13 @@ def nml_id(area: str, pop: str | None = None) -> str:
 
 
 def export_neuroml(M, sim_params: dict | None, out_dir, seed: int | None = None, fmt: str = 'auto',
-                   max_xml_connections: int = 2_000_000, record_spikes: bool = True) -> dict:
+                   max_xml_connections: int = 2_000_000, record_spikes: bool = True,
+                   overwrite: bool = False) -> dict:
     """Write ``<out>/MAM.net.nml`` (or ``.net.nml.h5``) and ``<out>/LEMS_MAM.xml``.
 
     ``fmt``: 'xml', 'hdf5' or 'auto' (XML up to ``max_xml_connections`` connections).
-    Returns a summary dict.
+    A finished export in ``out_dir`` (LEMS_MAM.xml, written last) is replaced only with
+    ``overwrite=True``. Returns a summary dict.
     """
     import neuroml
     import neuroml.utils  # noqa: F401 - libNeuroML's HDF5 writer uses it without importing it
@@ -60,8 +62,12 @@ def export_neuroml(M, sim_params: dict | None, out_dir, seed: int | None = None,
         raise ValueError(f"fmt must be 'auto', 'xml' or 'hdf5', got {fmt!r}")
     t0 = time.perf_counter()
     out = Path(out_dir)
+    if (out / 'LEMS_MAM.xml').exists() and not overwrite:
+        raise FileExistsError(f"{out} already holds a finished NeuroML export (LEMS_MAM.xml); "
+                              f"pass overwrite=True (mam export --overwrite) to replace it")
     out.mkdir(parents=True, exist_ok=True)
-    summary_sonata = export_sonata(M, sim_params, out / 'sonata', seed=seed)
+    (out / 'LEMS_MAM.xml').unlink(missing_ok=True)   # written again when complete
+    summary_sonata = export_sonata(M, sim_params, out / 'sonata', seed=seed, overwrite=True)
     circuit = load_sonata(out / 'sonata')
     plan = circuit.plan
     n_conn = summary_sonata['edges'] + sum(circuit.sizes[p.target] for p in plan.poisson)

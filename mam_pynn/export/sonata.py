@@ -840,7 +840,7 @@ def _write_all_edges(t: NetworkTables, out: Path, et_ids: dict, chunk_edges: int
 
 def export_sonata(M, sim_params: dict | None, out_dir, seed: int | None = None,
                   chunk_edges: int = 1_000_000, external: str = 'poisson_generator',
-                  workers: int | None = None) -> dict:
+                  workers: int | None = None, overwrite: bool = False) -> dict:
     """Write the network of Model ``M`` (areas of ``sim_params['areas_simulated']``) as SONATA.
 
     ``external``: 'poisson_generator' (one nest:poisson_generator node per input channel,
@@ -850,8 +850,9 @@ def export_sonata(M, sim_params: dict | None, out_dir, seed: int | None = None,
     circuit, whatever the number of ``workers`` (processes writing edge files in parallel;
     default: the CPUs available; forked on Linux, spawned elsewhere, where a calling script
     needs the usual ``if __name__ == '__main__':`` guard); the edges between two areas do not
-    depend on which other areas are exported. Returns a summary dict (also written to
-    mam_export.json).
+    depend on which other areas are exported. A finished export in ``out_dir`` (its
+    mam_export.json) is replaced only with ``overwrite=True``. Returns a summary dict (also
+    written to mam_export.json).
     """
     if chunk_edges < 1:
         raise ValueError(f"chunk_edges must be positive, got {chunk_edges}")
@@ -860,9 +861,12 @@ def export_sonata(M, sim_params: dict | None, out_dir, seed: int | None = None,
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    out = Path(out_dir)
+    if (out / 'mam_export.json').exists() and not overwrite:
+        raise FileExistsError(f"{out} already holds a finished SONATA export (mam_export.json); "
+                              f"pass overwrite=True (mam export --overwrite) to replace it")
     t0 = time.perf_counter()
     t = network_tables(M, sim_params, seed)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'mam_export.json').unlink(missing_ok=True)   # written again when complete
     for old in [*(out / 'network').glob('edges*.h5'), *(out / 'network').glob('edge_types*.csv')]:

@@ -85,6 +85,12 @@ def test_hdf5_is_read_back_by_libneuroml(tiny_model, tmp_path):
     if n == 0:  # optimized loading keeps connections as arrays
         n = sum(p.get_size() for p in doc.networks[0].projections)
     assert n == summary['synapses'] + summary['poisson_connections']
+    # a finished export is not replaced silently
+    sim = {'t_sim': 50., 'areas_simulated': ['V1'], 'rng_seed': 5}
+    with pytest.raises(FileExistsError, match='finished NeuroML export'):
+        export_neuroml(tiny_model, sim, tmp_path, fmt='hdf5')
+    assert export_neuroml(tiny_model, sim, tmp_path, fmt='hdf5', record_spikes=False,
+                          overwrite=True)['synapses'] == summary['synapses']
 
 
 @pytest.mark.skipif(JAR is None or shutil.which('java') is None, reason='jNeuroML jar or java missing')

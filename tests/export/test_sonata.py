@@ -263,6 +263,26 @@ def test_bad_input_is_named(small_model, tmp_path):
         load_sonata(tmp_path / 'nothing')
 
 
+def test_a_finished_export_is_replaced_only_when_asked(small_model, tmp_path):
+    from mam_pynn.cli import main
+    first = export_sonata(small_model, {'areas_simulated': ['V1', 'V2'], 'rng_seed': 1}, tmp_path)
+    with pytest.raises(FileExistsError, match='finished SONATA export'):
+        export_sonata(small_model, {'areas_simulated': ['V1'], 'rng_seed': 1}, tmp_path)
+    assert json.loads((tmp_path / 'mam_export.json').read_text())['edges'] == first['edges']   # untouched
+    second = export_sonata(small_model, {'areas_simulated': ['V1'], 'rng_seed': 1}, tmp_path, overwrite=True)
+    # nothing of the first export is left to be read as part of the second
+    assert [p.name for p in edge_files(tmp_path)] == ['edges_to_V1.h5']
+    assert sorted(p.name for p in (tmp_path / 'network').glob('edge*')) == ['edge_types_to_V1.csv', 'edges_to_V1.h5']
+    assert load_sonata(tmp_path).areas == ['V1'] and second['edges'] < first['edges']
+    # the command line: exit 2 with the reason, --overwrite replaces
+    cfg = tmp_path / 'c.yaml'
+    cfg.write_text("network_params: {N_scaling: 0.01, K_scaling: 0.01, fullscale_rates: fullscale_rates.json,"
+                   " connection_params: {replace_non_simulated_areas: hom_poisson_stat}}\n"
+                   "sim_params: {areas_simulated: [V1]}\n")
+    assert main(['export', 'sonata', '--config', str(cfg), '--out', str(tmp_path)]) == 2
+    assert main(['export', 'sonata', '--config', str(cfg), '--out', str(tmp_path), '--overwrite', '--workers', '1']) == 0
+
+
 def test_spike_train_inputs_form(small_model, tmp_path):
     """external='spikes': virtual nodes with pre-drawn Poisson trains of the channel rates."""
     sim = {'t_sim': 200., 'areas_simulated': ['V1'], 'rng_seed': 2}
