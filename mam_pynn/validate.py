@@ -205,29 +205,32 @@ def ks_permutation(runs_a: list, runs_b: list, rng: np.random.Generator) -> tupl
     return observed, float(p)
 
 
-def holm(pvalues) -> np.ndarray:
-    """Holm-adjusted p-values (NaN stay NaN and are not counted)."""
+def _adjust_finite(pvalues, adjust) -> np.ndarray:
+    """``adjust`` applied to the finite p-values only; NaN stay NaN and are not counted."""
     p = np.asarray(pvalues, float)
     out = np.full(p.shape, math.nan)
-    idx = np.flatnonzero(np.isfinite(p))
-    order = idx[np.argsort(p[idx])]
-    m = order.size
-    adj = np.maximum.accumulate([(m - k) * p[i] for k, i in enumerate(order)]) if m else []
-    out[order] = np.minimum(adj, 1.0)
+    finite = np.isfinite(p)
+    if finite.any():
+        out[finite] = adjust(p[finite])
     return out
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    order = np.argsort(p)
+    adj = np.empty_like(p)
+    adj[order] = np.minimum(np.maximum.accumulate((p.size - np.arange(p.size)) * p[order]), 1.0)
+    return adj
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm-adjusted p-values (NaN stay NaN and are not counted)."""
+    return _adjust_finite(pvalues, _holm)
 
 
 def benjamini_hochberg(pvalues) -> np.ndarray:
-    """BH-adjusted p-values (q-values); NaN stay NaN and are not counted."""
-    p = np.asarray(pvalues, float)
-    out = np.full(p.shape, math.nan)
-    idx = np.flatnonzero(np.isfinite(p))
-    order = idx[np.argsort(p[idx])]
-    m = order.size
-    if m:
-        raw = np.array([p[i] * m / (k + 1) for k, i in enumerate(order)])
-        out[order] = np.minimum(np.minimum.accumulate(raw[::-1])[::-1], 1.0)
-    return out
+    """BH-adjusted p-values (q-values, scipy's false_discovery_control); NaN stay NaN."""
+    from scipy.stats import false_discovery_control
+    return _adjust_finite(pvalues, false_discovery_control)
 
 
 def _relative_levels(populations: list, metric: str, backend: str, pair) -> np.ndarray:

@@ -18,6 +18,7 @@ from scipy.special import ndtr
 from mam_pynn import anatomy
 from mam_pynn.anatomy import SLN_FIT_PUBLISHED, fit_sln, load_raw_data, process_raw_data
 from mam_pynn.data import data_file
+from nested import assert_nested_close
 from mam_pynn.data.raw import load_sln_fit_data
 
 UPSTREAM_MIRROR = Path('/work/.mirror/INM-6+multi-area-model/repo')
@@ -33,29 +34,12 @@ def processed(raw):
     return process_raw_data(raw)
 
 
-def assert_close(ours, theirs, path='', rel=1e-9):
-    if isinstance(theirs, dict):
-        assert isinstance(ours, dict) and set(ours) == set(theirs), f"keys of {path}"
-        for key in theirs:
-            assert_close(ours[key], theirs[key], f"{path}/{key}", rel)
-    elif isinstance(theirs, list):
-        assert isinstance(ours, list) and len(ours) == len(theirs), path
-        for i, (a, b) in enumerate(zip(ours, theirs)):
-            assert_close(a, b, f"{path}[{i}]", rel)
-    elif isinstance(theirs, float) and math.isnan(theirs):
-        assert math.isnan(ours), path
-    elif isinstance(theirs, (int, float)) and not isinstance(theirs, bool):
-        assert ours == pytest.approx(theirs, rel=rel, abs=0), path
-    else:
-        assert ours == theirs, path
-
-
 def test_agrees_with_upstream_backup(data_dir, processed):
     backup = json.loads(data_file('viscortex_processed_data_backup.json', data_dir).read_text())
     assert set(backup) == {'SLN_completed', 'realistic_neuronal_numbers',
                            'total_thicknesses', 'laminar_thicknesses'}
     for key, theirs in backup.items():
-        assert_close(processed[key], theirs, key)
+        assert_nested_close(processed[key], theirs, key)
 
 
 def test_has_upstream_keys_and_is_json_compatible(processed):
@@ -65,7 +49,7 @@ def test_has_upstream_keys_and_is_json_compatible(processed):
         'neuronal_densities', 'neuronal_density_data_FV91_4layers',
         'realistic_neuronal_numbers', 'total_thicknesses', 'laminar_thicknesses',
         'category_density'}
-    assert_close(json.loads(json.dumps(processed)), processed)
+    assert_nested_close(json.loads(json.dumps(processed)), processed)
 
 
 def test_does_not_modify_its_input(raw):
@@ -273,7 +257,7 @@ def test_sln_fit_from_data_feeds_processing(data_dir, raw, processed):
     refit = anatomy.sln_fit_from_data(data_dir)
     assert np.allclose(refit, SLN_FIT_PUBLISHED, rtol=0, atol=1e-7)
     # the published values are the refit rounded: SLN agrees to the rounding error
-    assert_close(process_raw_data(raw, sln_fit=refit)['SLN_completed'],
+    assert_nested_close(process_raw_data(raw, sln_fit=refit)['SLN_completed'],
                  processed['SLN_completed'], 'SLN_completed', rel=1e-6)
 
 
@@ -305,4 +289,4 @@ def test_every_key_equals_upstream_script(data_dir, processed, tmp_path):
     subprocess.run([sys.executable, '-c', 'import VisualCortex_Data as V; V.process_raw_data()'],
                    cwd=tmp_path, check=True, capture_output=True, timeout=300)
     theirs = json.loads((tmp_path / 'viscortex_processed_data.json').read_text())
-    assert_close(json.loads(json.dumps(processed)), theirs, rel=1e-12)
+    assert_nested_close(json.loads(json.dumps(processed)), theirs, rel=1e-12)

@@ -29,6 +29,8 @@ def test_holm_and_bh_match_statsmodels():
     np.testing.assert_allclose(V.benjamini_hochberg(p), multipletests(p, method='fdr_bh')[1])
     with_nan = np.array([0.01, np.nan, 0.04])
     assert np.isnan(V.holm(with_nan)[1]) and V.holm(with_nan)[0] == pytest.approx(0.02)
+    bh = V.benjamini_hochberg(with_nan)
+    assert np.isnan(bh[1]) and bh[[0, 2]] == pytest.approx([0.02, 0.04])
 
 
 def test_ks_distance_matches_scipy():

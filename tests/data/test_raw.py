@@ -8,6 +8,7 @@ import pytest
 
 from mam_pynn.data import DataFileError, data_file, registry
 from mam_pynn.data import raw
+from nested import assert_nested_close
 
 
 @pytest.fixture(scope='module')
@@ -17,23 +18,7 @@ def parsed(data_dir):
 
 def assert_same(ours, theirs, path='', rel=1e-12):
     """Equal structure, key order, types; floats to ``rel``, NaN equal to NaN."""
-    if isinstance(theirs, dict):
-        assert isinstance(ours, dict), path
-        assert list(ours) == list(theirs), f"keys of {path}"
-        for key in theirs:
-            assert_same(ours[key], theirs[key], f"{path}/{key}", rel)
-    elif isinstance(theirs, list):
-        assert isinstance(ours, list) and len(ours) == len(theirs), path
-        for i, (a, b) in enumerate(zip(ours, theirs)):
-            assert_same(a, b, f"{path}[{i}]", rel)
-    elif isinstance(theirs, float):
-        assert isinstance(ours, float), f"{path}: {ours!r} is not a float"
-        if math.isnan(theirs):
-            assert math.isnan(ours), path
-        else:
-            assert ours == pytest.approx(theirs, rel=rel, abs=0), path
-    else:
-        assert type(ours) is type(theirs) and ours == theirs, f"{path}: {ours!r} != {theirs!r}"
+    assert_nested_close(ours, theirs, path, rel, strict=True)
 
 
 def test_equals_upstream_parse(data_dir, parsed):
