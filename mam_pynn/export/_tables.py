@@ -1,11 +1,9 @@
 """What every exporter needs from a Model, flattened into plain numpy tables.
 
-The Model (or any object with its vectorised interface: ``area_list``, ``structure``,
-``N_vec``, ``syn_matrix``, ``W_matrix``, ``W_sd_matrix``, ``K_matrix``,
-``add_DC_drive``, ``distances``, ``params``) is read once here, so the SONATA and
-NeuroML writers share one reading of the science: who projects to whom with how
-many synapses, which weights and delays, and which inputs replace what is not
-simulated.
+Everything comes from the network builder's plan (:func:`mam_pynn.network.plan.make_plan`),
+so the SONATA and NeuroML writers and ``mam simulate`` share one reading of the science:
+who projects to whom with how many synapses, which weights and delays, and which inputs
+replace what is not simulated.
 """
 from __future__ import annotations
 
@@ -32,12 +30,12 @@ class NetworkTables:
     structure: dict[str, list[str]]   # area -> populations (simulated areas only)
     n: dict[tuple[str, str], int]     # (area, pop) -> neuron number
     row: dict[tuple[str, str], int]   # (area, pop) -> row/column in the Model's matrices
-    syn: np.ndarray                   # (254, 254) synapse counts (int)
-    W: np.ndarray                     # (254, 254) pA
+    syn: np.ndarray                   # (254, 254) synapse counts (int), [target row, source row]
+    W: np.ndarray                     # (254, 254) mean weight, pA, signed (inhibitory < 0)
     W_sd: np.ndarray                  # (254, 254) pA
+    d_mean: np.ndarray                # (254, 254) mean delay, ms
+    d_sd: np.ndarray                  # (254, 254) ms
     dc_pa: dict[tuple[str, str], float]
-    distances: dict
-    delay_params: dict
     neuron: dict                      # single_neuron_dict (NEST names/units)
     neuron_model: str
     V0_mean: float
@@ -61,12 +59,6 @@ class NetworkTables:
 
     def area_size(self, area: str) -> int:
         return sum(self.n[(area, p)] for p in self.structure[area])
-
-    def mean_delay(self, target_area: str, source_area: str, source_pop: str) -> float:
-        if target_area == source_area:
-            key = 'delay_e' if source_pop.endswith('E') else 'delay_i'
-            return float(self.delay_params[key])
-        return float(self.distances[target_area][source_area]) / float(self.delay_params['interarea_speed'])
 
     def n_edges(self, target_area: str, source_area: str) -> int:
         """Number of synapses from one area to another (cached per pair)."""
@@ -103,17 +95,18 @@ def network_tables(M, sim_params: dict | None = None, seed: int | None = None) -
         for p in M.structure[a]:
             row[(a, p)] = i
             i += 1
-    W_full = np.asarray(M.W_matrix, dtype=float)
-    syn = np.zeros((len(row), len(row)), dtype=np.int64)
+    tables = {k: np.zeros((len(row), len(row))) for k in ('syn', 'W', 'W_sd', 'd_mean', 'd_sd')}
     for proj in plan.projections:
-        syn[row[proj.target], row[proj.source]] = proj.n
+        at = (row[proj.target], row[proj.source])
+        for key, value in (('syn', proj.n), ('W', proj.weight_mean_pa), ('W_sd', proj.weight_sd_pa),
+                           ('d_mean', proj.delay_mean_ms), ('d_sd', proj.delay_sd_ms)):
+            tables[key][at] = value
+    tables['syn'] = tables['syn'].astype(np.int64)
 
     t = NetworkTables(
         areas=list(plan.areas), structure={a: list(plan.structure[a]) for a in plan.areas},
         n={ps.key: ps.size for ps in plan.populations}, row=row,
-        syn=syn, W=W_full[:, :-1], W_sd=np.asarray(M.W_sd_matrix, dtype=float)[:, :-1],
-        dc_pa={ps.key: float(ps.i_offset_pa) for ps in plan.populations},
-        distances=M.distances, delay_params=dict(prm['delay_params']),
+        **tables, dc_pa={ps.key: float(ps.i_offset_pa) for ps in plan.populations},
         neuron=dict(nparams['single_neuron_dict']), neuron_model=nparams['neuron_model'],
         V0_mean=float(nparams['V0_mean']), V0_sd=float(nparams['V0_sd']),
         dt=float(sim['dt']), t_sim=float(sim['t_sim']),

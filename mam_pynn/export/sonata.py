@@ -509,14 +509,14 @@ def _write_area_pair(f, t: NetworkTables, ta: str, sa: str, et_ids: dict, rng, c
     # per (target population, source population), flattened: the edge parameters
     s_first = np.tile(np.array([s_off[p] for p in s_pops], np.int64), len(t_pops))
     s_size = np.tile(np.array([t.n[(sa, p)] for p in s_pops], np.float64), len(t_pops))
-    W = t.W[np.ix_(rows, cols)].astype(np.float32).ravel()
-    W_sd = np.nan_to_num(t.W_sd[np.ix_(rows, cols)]).astype(np.float32).ravel()
+    pair = np.ix_(rows, cols)
+    W = t.W[pair].astype(np.float32).ravel()
+    W_sd = np.nan_to_num(t.W_sd[pair]).astype(np.float32).ravel()
     et = np.array([et_ids.get((ta, tp, sa, sp), 0) for tp in t_pops for sp in s_pops], np.uint32)
-    d_mean = np.tile(np.array([t.mean_delay(ta, sa, p) for p in s_pops], np.float32), len(t_pops))
-    d_sd = d_mean * np.float32(t.delay_params['delay_rel'])
-    # inhibitory (within the area) weights stay <= 0, all others >= 0
-    sign = np.tile(np.array([-1 if (sa == ta and p.endswith('I')) else 1 for p in s_pops], np.float32),
-                   len(t_pops))
+    d_mean = t.d_mean[pair].astype(np.float32).ravel()
+    d_sd = t.d_sd[pair].astype(np.float32).ravel()
+    # a weight keeps the sign of its mean: inhibitory <= 0, all others >= 0
+    sign = np.where(W < 0, np.float32(-1), np.float32(1))
     # all >= 0: the same test (x * 1 < 0 is x < 0) without the product
     w_low, w_sign = (np.float32(0), None) if (sign > 0).all() else (None, sign)
     dt = np.float32(t.dt)
