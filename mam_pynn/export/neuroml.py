@@ -15,7 +15,9 @@ PyNN units: nA, nF, mV, ms):
   target neuron, connected one to one.
 
 XML for small networks (pynml/jNeuroML validate it); ``fmt='hdf5'`` writes the network
-as NeuroML HDF5 (libNeuroML's format; measured ~23 B per connection against ~140 B in XML).
+as NeuroML HDF5 (libNeuroML's format, several times smaller than XML). libNeuroML holds
+one Python object per connection, so the export refuses networks above
+``max_connections`` (SONATA is the exchange format for large ones).
 """
 from __future__ import annotations
 
@@ -45,17 +47,20 @@ def nml_id(area: str, pop: str | None = None) -> str:
 
 def export_neuroml(M, sim_params: dict | None, out_dir, seed: int | None = None, fmt: str = 'auto',
                    max_xml_connections: int = 2_000_000, record_spikes: bool = True,
-                   overwrite: bool = False) -> dict:
+                   overwrite: bool = False, max_connections: int = 5_000_000) -> dict:
     """Write ``<out>/MAM.net.nml`` (or ``.net.nml.h5``) and ``<out>/LEMS_MAM.xml``.
 
     ``fmt``: 'xml', 'hdf5' or 'auto' (XML up to ``max_xml_connections`` connections).
     A finished export in ``out_dir`` (LEMS_MAM.xml, written last) is replaced only with
-    ``overwrite=True``. Returns a summary dict.
+    ``overwrite=True``. Networks with more than ``max_connections`` connections (synapses
+    plus one per neuron and Poisson input) are refused before anything is written: each
+    connection is a libNeuroML object of about half a kilobyte. Returns a summary dict.
     """
     import neuroml
     import neuroml.utils  # noqa: F401 - libNeuroML's HDF5 writer uses it without importing it
     from neuroml.writers import NeuroMLHdf5Writer, NeuroMLWriter
 
+    from ._tables import network_tables
     from .sonata import export_sonata, load_sonata
 
     if fmt not in ('auto', 'xml', 'hdf5'):
@@ -65,8 +70,16 @@ def export_neuroml(M, sim_params: dict | None, out_dir, seed: int | None = None,
     if (out / 'LEMS_MAM.xml').exists() and not overwrite:
         raise FileExistsError(f"{out} already holds a finished NeuroML export (LEMS_MAM.xml); "
                               f"pass overwrite=True (mam export --overwrite) to replace it")
+    t = network_tables(M, sim_params, seed)
+    planned = int(t.syn.sum()) + sum(t.n[(c.area, c.pop)] for c in t.channels)
+    if planned > max_connections:
+        raise ValueError(f"the NeuroML export builds one Python object per connection: {planned:,} "
+                         f"connections > max_connections={max_connections:,}; export a smaller "
+                         f"network (areas_simulated, N/K_scaling) or use `mam export sonata`")
     out.mkdir(parents=True, exist_ok=True)
     (out / 'LEMS_MAM.xml').unlink(missing_ok=True)   # written again when complete
+    for old_net in out.glob('MAM.net.nml*'):           # of an earlier export, maybe the other format
+        old_net.unlink()
     summary_sonata = export_sonata(M, sim_params, out / 'sonata', seed=seed, overwrite=True)
     circuit = load_sonata(out / 'sonata')
     plan = circuit.plan
@@ -174,6 +187,8 @@ def read_lems_spikes(out_dir, circuit) -> dict:
     res = {}
     for area in circuit.areas:
         path = Path(out_dir) / f"spikes_{nml_id(area)}.spikes"
-        data = np.loadtxt(path, ndmin=2) if path.exists() and path.stat().st_size else np.zeros((0, 2))
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: the LEMS run did not write its spikes")
+        data = np.loadtxt(path, ndmin=2) if path.stat().st_size else np.zeros((0, 2))
         res[area] = (data[:, 0].astype(np.int64), data[:, 1] * 1000.0)
     return res

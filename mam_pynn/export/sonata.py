@@ -660,8 +660,16 @@ def _write_external(t: NetworkTables, out: Path, rng, mode: str) -> dict:
     return inputs
 
 
+MAX_INPUT_SPIKES = 50_000_000   # external='spikes' holds every input spike in memory at once
+
+
 def _write_spike_trains(path: Path, pop: str, rates_hz: np.ndarray, t_sim: float, dt: float, rng) -> None:
     """Stationary Poisson trains in (dt, t_sim], sorted by time (SONATA spikes file)."""
+    expected = float(rates_hz.sum()) * t_sim * 1e-3
+    if expected > MAX_INPUT_SPIKES:
+        raise ValueError(f"external='spikes' would pre-draw ~{expected:,.0f} input spikes (more than "
+                         f"{MAX_INPUT_SPIKES:,}): export fewer areas, a shorter t_sim, or use "
+                         f"external='poisson_generator'")
     counts = rng.poisson(rates_hz * t_sim * 1e-3)
     node_ids = np.repeat(np.arange(rates_hz.size, dtype=np.uint64), counts)
     times = dt + rng.random(node_ids.size) * (t_sim - dt)
@@ -986,17 +994,20 @@ class SonataCircuit:
                     self.structure[area].append(pop)
                     self.sizes[(area, pop)] = int(e - s)
                     pops.append(PopulationSpec(area, pop, int(e - s), float(params.get('I_e', 0.0))))
-        order = [a for a in json.loads((self.dir / 'mam_export.json').read_text())['areas']] \
-            if (self.dir / 'mam_export.json').exists() else sorted(self.structure)
+        meta_path = self.dir / 'mam_export.json'
+        self.meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        order = self.meta.get('areas') or sorted(self.structure)
         self.areas = [a for a in order if a in self.structure]
         self.offsets = {a: dict(zip(self.structure[a], np.cumsum(
             [0] + [self.sizes[(a, p)] for p in self.structure[a]])[:-1].tolist())) for a in self.areas}
-        meta = json.loads((self.dir / 'mam_export.json').read_text()) if \
-            (self.dir / 'mam_export.json').exists() else {}
-        nparams = meta.get('params', {}).get('neuron_params', {})
+        nparams = self.meta.get('params', {}).get('neuron_params', {})
+        dt = run.get('dt', self.meta.get('dt_ms'))
+        if dt is None:
+            raise ValueError(f"{self.dir}: neither simulation_config.json (run.dt) nor mam_export.json "
+                             f"(dt_ms) gives the resolution the delays were drawn for")
         self.plan = NetworkPlan(areas=self.areas, structure={a: self.structure[a] for a in self.areas},
                                 neuron_params=neuron, v0_mean=float(nparams.get('V0_mean', neuron['E_L'])),
-                                v0_sd=float(nparams.get('V0_sd', 0.0)), dt=float(run.get('dt', 0.1)),
+                                v0_sd=float(nparams.get('V0_sd', 0.0)), dt=float(dt),
                                 populations=[p for a in self.areas for p in pops if p.area == a])
         self.plan.poisson = self._read_generators(models_dir, PoissonSpec)
         self.t_sim = float(run.get('tstop', 0.0))
@@ -1014,8 +1025,11 @@ class SonataCircuit:
         out = []
         with h5py.File(_resolve(self.config, ext[0]['nodes_file']), 'r') as f:
             tid = f['nodes/external/node_type_id'][:]
-        edges = next(e for e in self.config['networks']['edges']
-                     if Path(e['edges_file']).name == 'external_edges.h5')
+        edges = next((e for e in self.config['networks']['edges']
+                      if Path(e['edges_file']).name == 'external_edges.h5'), None)
+        if edges is None:
+            raise ValueError(f"{self.dir}/circuit_config.json lists external_nodes.h5 but not "
+                             f"external_edges.h5: the circuit is incomplete")
         with h5py.File(_resolve(self.config, edges['edges_file']), 'r') as f:
             for name in f['edges']:
                 g = f['edges'][name]
@@ -1045,6 +1059,14 @@ class SonataCircuit:
         per population pair and chunk; indices are positions within the populations."""
         for path in self.edge_files():
             yield from self._iter_file_edges(path)
+
+    def n_edges(self) -> int:
+        """Edges between areas, from the files' shapes (nothing read)."""
+        total = 0
+        for path in self.edge_files():
+            with h5py.File(path, 'r') as f:
+                total += sum(g['target_node_id'].shape[0] for g in f['edges'].values())
+        return total
 
     def edge_files(self) -> list[Path]:
         """The circuit's files of edges between areas (all but the external inputs')."""
@@ -1099,6 +1121,9 @@ def load_sonata(circuit_dir, chunk_edges: int = 1_000_000) -> SonataCircuit:
     return SonataCircuit(circuit_dir, chunk_edges)
 
 
+MAX_EDGES_FROM_LIST = 5_000_000
+
+
 def connect_edges(circuit: SonataCircuit, backend, populations: dict, progress=None) -> int:
     """Create the circuit's explicit edges on a built backend (mam_pynn.network backends).
 
@@ -1117,6 +1142,11 @@ def connect_edges(circuit: SonataCircuit, backend, populations: dict, progress=N
             made += w.size
     else:
         from ..units import pa_to_na
+        n_edges = circuit.n_edges()
+        if n_edges > MAX_EDGES_FROM_LIST:
+            raise ValueError(f"{n_edges:,} SONATA edges on backend {getattr(backend, 'name', '?')!r}: PyNN's "
+                             f"FromListConnector handles each one in Python (limit {MAX_EDGES_FROM_LIST:,}); "
+                             f"run large circuits with backend='nest'")
         sim = backend.sim
         for s, t, si, ti, w, d in circuit.iter_edges():
             conn = np.column_stack([si, ti, pa_to_na(w.astype(np.float64)),
@@ -1152,8 +1182,7 @@ def simulate_sonata(circuit_dir, sim_params: dict | None = None, backend: str = 
         raise ValueError(f"t_sim must be > 0 (from sim_params or the circuit's run.tstop), got {T}")
     seed = int(sim_params.get('rng_seed', 1))
     threads = int(sim_params.get('local_num_threads', 1))
-    meta = json.loads((circuit.dir / 'mam_export.json').read_text()) \
-        if (circuit.dir / 'mam_export.json').exists() else {}
+    meta = circuit.meta
     config = {'label': meta.get('label'), 'source': 'sonata', 'sonata_dir': str(Path(circuit_dir).resolve()),
               'backend': backend, 'network_params': meta.get('params'),
               'sim_params': {'t_sim': T, 'dt': circuit.plan.dt, 'rng_seed': seed, 'local_num_threads': threads},

@@ -38,6 +38,12 @@ def tiny_export(tiny_model, tmp_path_factory):
                                out, fmt='xml')
 
 
+def test_too_large_a_network_is_refused_before_anything_is_written(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match='one Python object per connection'):
+        export_neuroml(tiny_model, {'areas_simulated': ['V1']}, tmp_path / 'x', max_connections=1000)
+    assert not (tmp_path / 'x').exists()
+
+
 def test_ids_are_valid_nmlids():
     assert nml_id('V1', '23E') == 'V1_23E'
     assert nml_id('7a', '5I') == 'A7a_5I' and nml_id('46') == 'A46'
@@ -64,6 +70,23 @@ def test_xml_validates_and_holds_the_sonata_circuit(tiny_export):
         assert w.mean() * 1000 == pytest.approx(c['w_mean'], rel=1e-5)   # nA here, pA in SONATA
         assert d.mean() == pytest.approx(c['d_mean'], rel=1e-5)
         assert proj.synapse == ('syn_i' if c['w_mean'] < 0 else 'syn_e')
+    # connection by connection: the same (pre, post, weight) triples as the SONATA edges
+    def index(cell_ref):   # "../V1_23E[12]" -> 12
+        return int(cell_ref.rsplit('[', 1)[1].rstrip(']'))
+
+    def by_cells(rows):    # sorted by (pre, post, weight)
+        a = np.array(rows, float).reshape(-1, 3)
+        return a[np.lexsort((a[:, 2], a[:, 1], a[:, 0]))]
+    want = {}
+    for s, t, si, ti, w, _ in circuit.iter_edges():
+        want.setdefault((s, t), []).extend(zip(si.tolist(), ti.tolist(), (w / 1000).tolist()))
+    for (s, t), triples in want.items():
+        proj = by_id[f"proj_{nml_id(*s)}_to_{nml_id(*t)}"]
+        got = by_cells([(index(cw.pre_cell_id), index(cw.post_cell_id), float(cw.weight))
+                        for cw in proj.connection_wds])
+        ref = by_cells(triples)
+        assert np.array_equal(got[:, :2], ref[:, :2]), (s, t)
+        np.testing.assert_allclose(got[:, 2], ref[:, 2], rtol=1e-6, err_msg=str((s, t)))
     sizes = {p.id: p.size for p in net.populations}
     for (a, p), n in circuit.sizes.items():
         assert sizes[nml_id(a, p)] == n

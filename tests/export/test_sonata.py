@@ -335,3 +335,41 @@ def test_replace_cc_exports_inputs_instead_of_cortico_cortical_edges(tmp_path):
     assert t.n_edges('V2', 'V1') == 0 and t.n_edges('V1', 'V2') == 0
     assert t.n_edges('V1', 'V1') > 0
     assert any(c.origin != 'external' and c.area == 'V2' for c in t.channels)
+
+
+def test_bad_circuits_and_oversized_inputs_are_named(small_model, tmp_path, monkeypatch):
+    from mam_pynn.export import sonata
+    # the spike-train input form holds every input spike in memory: refused when too many
+    monkeypatch.setattr(sonata, 'MAX_INPUT_SPIKES', 1000)
+    with pytest.raises(ValueError, match="external='spikes' would pre-draw"):
+        export_sonata(small_model, {'areas_simulated': ['V1'], 't_sim': 100.}, tmp_path / 's', external='spikes')
+    monkeypatch.undo()
+    out = tmp_path / 'c'
+    export_sonata(small_model, {'areas_simulated': ['V1'], 't_sim': 100.}, out)
+    assert load_sonata(out).n_edges() == json.loads((out / 'mam_export.json').read_text())['edges']
+    # no resolution anywhere: an error, not a guessed dt
+    (out / 'simulation_config.json').unlink()
+    meta = json.loads((out / 'mam_export.json').read_text())
+    meta.pop('dt_ms')
+    (out / 'mam_export.json').write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match='resolution'):
+        load_sonata(out)
+    # generator nodes without their edges
+    cfg = json.loads((out / 'circuit_config.json').read_text())
+    cfg['networks']['edges'] = [e for e in cfg['networks']['edges'] if 'external' not in e['edges_file']]
+    (out / 'circuit_config.json').write_text(json.dumps(cfg))
+    meta['dt_ms'] = 0.1
+    (out / 'mam_export.json').write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match='external_edges.h5'):
+        load_sonata(out)
+
+
+def test_per_connection_backends_refuse_large_circuits(small_export, monkeypatch):
+    """Backends other than NEST take the edges one by one through PyNN's FromListConnector."""
+    from types import SimpleNamespace
+
+    from mam_pynn.export import sonata
+    out, summary = small_export
+    monkeypatch.setattr(sonata, 'MAX_EDGES_FROM_LIST', summary['edges'] - 1)
+    with pytest.raises(ValueError, match="backend 'neuron'.*backend='nest'"):
+        sonata.connect_edges(load_sonata(out), SimpleNamespace(name='neuron'), {})
