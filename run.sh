@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=${MAM_VENV:-.venv}
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac   # absolute: PATH and MAM_VENV=/abs both work
 
 setup() {
   local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
@@ -17,7 +18,7 @@ setup() {
     "$VENV/bin/python" -m pip install --quiet -e ".[all]"
     touch "$stamp"
   fi
-  export PATH="$PWD/$VENV/bin:$PATH"
+  export PATH="$VENV/bin:$PATH"
 }
 
 case "${1:-}" in

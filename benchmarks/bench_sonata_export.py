@@ -63,6 +63,27 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob('*') if f.is_file())
 
 
+def hdf5_dataset_cost_us(parent: Path, n: int = 3000, size: int = 4000) -> float:
+    """Microseconds to create and first write one small contiguous dataset with the exporter's
+    own low-level helper: the fixed cost per dataset that bounds exports of many small edge
+    populations (11 datasets each)."""
+    import h5py
+    import numpy as np
+
+    from mam_pynn.export.sonata import _new_dataset, _new_group
+    data = np.zeros(size, np.uint64)
+    path = parent / 'hdf5_floor.h5'
+    with h5py.File(path, 'w') as f:
+        t0 = time.perf_counter()
+        for i in range(n // 10):
+            g = _new_group(f, f'g{i}')
+            for j in range(10):
+                _new_dataset(g, f'd{j}', data.shape, data.dtype, data)
+        per = (time.perf_counter() - t0) / n * 1e6
+    path.unlink()
+    return per
+
+
 def _line(r: dict) -> str:
     mem = f"peak RSS {r['peak_rss_mb']:.0f} MB main process (before export {r['rss_before_mb']:.0f} MB)"
     if r['workers'] > 1:
@@ -82,6 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument('--dir', default=None, help='parent of the temporary export directory '
                     '(e.g. /dev/shm, to take the disk out of the measurement)')
     ap.add_argument('--baseline', default=None, help='an earlier sonata.py to measure beside this one')
+    ap.add_argument('--json', default=None, metavar='FILE', help='also write every measurement (and the command) here')
     args = ap.parse_args(argv)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     workers = [int(w) for w in args.workers.split(',')] if args.workers else sorted({1, cpus})
@@ -134,6 +156,18 @@ def main(argv=None) -> int:
             print(f"summary, {w} process{'es' if w > 1 else ''}: {b['edges'] / a['edges']:.1f}x the edges -> "
                   f"main process peak RSS {a['peak_rss_mb']:.0f} -> {b['peak_rss_mb']:.0f} MB{workers_mem}; "
                   f"throughput {a['edges_per_s'] / 1e6:.2f} -> {b['edges_per_s'] / 1e6:.2f}M edges/s")
+    base.mkdir(parents=True, exist_ok=True)
+    floor_us = hdf5_dataset_cost_us(base)
+    print(f"HDF5: {floor_us:.0f} µs to create and write one dataset of 4,000 uint64 (x 11 per edge population)")
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    if args.json:
+        from mam_pynn.io import atomic_write_json
+        atomic_write_json(Path(args.json), {
+            'command': 'benchmarks/bench_sonata_export.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+            'cpus': cpus, 'load_average_end': os.getloadavg()[0], 'hdf5_us_per_dataset': floor_us,
+            'runs': [dict(r, workers_requested=w) for w, rs in rows.items() for r in rs]})
+        print(f"measurements written to {args.json}")
     return 0
 
 
