@@ -9,6 +9,7 @@ subcommand that needs them.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {k!r} is not a section")
-        node[keys[-1]] = yaml.safe_load(value)
+        node[keys[-1]] = _override_value(key, value)
     unknown = set(cfg) - set(CONFIG_SECTIONS)
     if unknown:
         import difflib
@@ -58,6 +59,23 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
         hint = f"; did you mean {close[0]!r}?" if close else f"; valid sections: {', '.join(CONFIG_SECTIONS)}"
         raise KeyError(f"unknown config section {name!r}{hint}")
     return cfg
+
+
+def _override_value(key: str, value: str):
+    """A ``--set`` value read as YAML; a number YAML 1.1 keeps as a string (``1e-3``)
+    becomes a float."""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {key}: {value!r} is not a valid YAML value ({err})") from err
+    if isinstance(parsed, str):
+        try:
+            number = float(parsed)
+        except ValueError:
+            return parsed
+        if math.isfinite(number):  # 'nan', 'inf' stay strings
+            return number
+    return parsed
 
 
 def _model(cfg: dict, **kwargs):
@@ -174,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser('analyze', parents=[common], help='statistics and figures of a finished run')
     p.add_argument('run_dir', metavar='RUN_DIR')
-    p.add_argument('--t-min', type=float, default=500., help='skip this initial transient (ms)')
+    p.add_argument('--t-min', type=float, default=None,
+                   help="skip this initial transient (ms; default: analyze_run's default)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser('validate', parents=[common], help='compare backends statistically')
@@ -200,13 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .data import DataFileError, set_data_dir
+    from .data import set_data_dir
     try:
         if args.data_dir:
             set_data_dir(args.data_dir)
         cfg = load_config(args.config, args.overrides)
         return args.func(cfg, args) or 0
-    except (KeyError, ValueError, TypeError, FileExistsError, DataFileError) as err:
+    # OSError covers missing files, existing exports (FileExistsError), bad data files
+    # (DataFileError) and unwritable paths
+    except (KeyError, ValueError, TypeError, OSError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"mam {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -35,13 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .anatomy import LAYERS  # synapse layers of the Binzegger statistics
 from .params import AREA_LIST, POPULATION_LIST, content_hash
 from .structure import grid_index, structure_from_numbers
 
 # Part of the cache key (with the source files' hashes): bump to drop old caches.
 CODE_VERSION = 1
 
-LAYERS = ['1', '23', '4', '5', '6']          # synapse layers of the Binzegger statistics
 N_POP = len(POPULATION_LIST)
 POP_INDEX = {pop: i for i, pop in enumerate(POPULATION_LIST)}
 EXCITATORY = np.array(['E' in pop for pop in POPULATION_LIST])
@@ -122,19 +122,32 @@ def derivation_params(network_params: dict) -> dict:
             'single_neuron_dict': network_params['neuron_params']['single_neuron_dict']}
 
 
+def check_number(value, name: str, condition: str = '> 0') -> float:
+    """``value`` as a float if it is a finite number with ``condition`` ('> 0', '>= 0',
+    '< 0'); else a ValueError naming ``name`` and the value."""
+    ok = {'> 0': lambda x: x > 0, '>= 0': lambda x: x >= 0, '< 0': lambda x: x < 0}[condition]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not np.isfinite(value) or not ok(value):
+        raise ValueError(f"{name} must be a finite number {condition}, got {value!r}")
+    return float(value)
+
+
 def _check_derivation_params(network_params: dict) -> None:
-    surface = network_params['surface']
-    if not isinstance(surface, (int, float)) or not surface > 0:
-        raise ValueError(f"surface must be a positive number of mm², got {surface!r}")
+    """Reject values the derivation cannot give a meaning to (e.g. g >= 0: no inhibition)."""
+    check_number(network_params['surface'], 'surface')
     conn = network_params['connection_params']
     if conn['rho_syn'] != 'constant':
         raise ValueError(f"connection_params.rho_syn: only 'constant' is implemented, "
                          f"got {conn['rho_syn']!r}")
+    for name, condition in (('g', '< 0'), ('PSP_e', '> 0'), ('PSP_e_23_4', '> 0'),
+                            ('PSP_ext', '> 0'), ('cc_weights_factor', '> 0'),
+                            ('cc_weights_I_factor', '> 0'), ('fac_nu_ext_5E', '>= 0'),
+                            ('fac_nu_ext_6E', '>= 0'), ('fac_nu_ext_TH', '>= 0'),
+                            ('PSC_rel_sd_normal', '>= 0'), ('PSC_rel_sd_lognormal', '>= 0')):
+        check_number(conn[name], f"connection_params.{name}", condition)
     neuron = network_params['neuron_params']['single_neuron_dict']
     for name in ('C_m', 'tau_m', 'tau_syn_ex', 'tau_syn_in'):
-        if not neuron[name] > 0:
-            raise ValueError(f"neuron_params.single_neuron_dict.{name} must be positive, "
-                             f"got {neuron[name]!r}")
+        check_number(neuron[name], f"neuron_params.single_neuron_dict.{name}")
 
 
 # --------------------------------------------------------------------------------------
@@ -382,7 +395,13 @@ def _external_synapses(N, syn, thick, rho_syn, surface, fln_intrinsic, area_list
 
 
 def psc_over_psp(C_m: float, tau_m: float, tau_syn: float) -> float:
-    """PSC amplitude (pA) that gives a 1 mV PSP peak in an ``iaf_psc_exp`` neuron."""
+    """PSC amplitude (pA) that gives a 1 mV PSP peak in an ``iaf_psc_exp`` neuron.
+
+    For tau_syn == tau_m (within 1e-8, where the general formula loses its digits)
+    the analytic limit: the PSP is I0 t/C_m exp(-t/tau), peaking at t = tau.
+    """
+    if abs(tau_syn - tau_m) <= 1e-8 * tau_m:
+        return C_m * np.e / tau_m
     ratio = tau_m / tau_syn
     peak = (1. / C_m * tau_m * tau_syn / (tau_syn - tau_m) *
             (ratio ** (-tau_m / (tau_m - tau_syn)) - ratio ** (-tau_syn / (tau_m - tau_syn))))
@@ -490,13 +509,22 @@ def derive_connectivity(network_params: dict, raw: dict, processed: dict,
 # --------------------------------------------------------------------------------------
 # disk cache
 
-def cache_dir() -> Path:
-    """User cache of mam_pynn ($MAM_CACHE_DIR, else $XDG_CACHE_HOME/mam_pynn or ~/.cache/mam_pynn)."""
+def cache_dir(sub: str | None = None) -> Path:
+    """User cache of mam_pynn ($MAM_CACHE_DIR, else $XDG_CACHE_HOME/mam_pynn or
+    ~/.cache/mam_pynn); with ``sub``, that subfolder, created if missing.
+
+    The one place that says where every cache of the package lives.
+    """
     env = os.environ.get('MAM_CACHE_DIR')
     if env:
-        return Path(env).expanduser()
-    base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
-    return Path(base) / 'mam_pynn'
+        root = Path(env).expanduser()
+    else:
+        root = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'mam_pynn'
+    if sub is None:
+        return root
+    path = root / sub
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _data_fingerprint(data_dir=None) -> dict:
@@ -508,8 +536,11 @@ def _data_fingerprint(data_dir=None) -> dict:
     return {name: registry()[name][0] for name in names}
 
 
-# the modules whose code the cached numbers come from
-_DERIVATION_SOURCES = ('connectivity.py', 'structure.py', 'anatomy.py', 'data/raw.py')
+# the modules whose code the cached numbers come from (params.py: AREA_LIST and
+# POPULATION_LIST order the arrays; data/__init__.py only finds and verifies the
+# files, whose checksums are in the key anyway)
+_DERIVATION_SOURCES = ('connectivity.py', 'structure.py', 'anatomy.py', 'data/raw.py',
+                       'params.py')
 
 
 def _code_fingerprint() -> str:

@@ -59,20 +59,30 @@ def _file_param(value, name: str) -> Path | None:
                             f"the data directory {data_dir()})")
 
 
+def _theory_fingerprint() -> str:
+    """Hash of the mean-field code (mam_pynn/theory/*.py) that computes K'."""
+    h = hashlib.sha256()
+    for path in sorted((Path(__file__).parent / 'theory').glob('*.py')):
+        h.update(path.name.encode() + b'\0' + path.read_bytes())
+    return h.hexdigest()
+
+
 def _stabilized_K_path(params: dict) -> Path:
     """K' computed by the mean-field stabilization (K_stable=True), cached on disk.
 
     The stabilization runs on the full-scale network with the raw in-degrees and the
     same other parameters; it takes minutes, so its result is kept under the cache
-    directory, keyed by those parameters.
+    directory, keyed by those parameters, the connectivity's cache key (data files and
+    derivation code) and the theory code: changing any of them recomputes K'.
     """
     from .io import atomic_path
-    from .params import content_hash
     base = copy.deepcopy(params)
     base['connection_params']['K_stable'] = None
     base['N_scaling'] = base['K_scaling'] = 1.
     base['fullscale_rates'] = None
-    path = _conn.cache_dir() / 'K_stable' / f"{content_hash(base)}.npy"
+    key = content_hash({'params': base, 'connectivity': _conn.cache_key(base),
+                        'theory': _theory_fingerprint()})
+    path = _conn.cache_dir('K_stable') / f"{key}.npy"
     if not path.is_file():
         from .theory import stabilize
         print(f"K_stable=True: stabilizing the in-degrees (mean-field theory; cached at {path})",
@@ -193,6 +203,8 @@ class MultiAreaModel:
         _positive_number(p, 'N_scaling')
         _positive_number(p, 'K_scaling')
         _positive_number(p, 'surface')
+        _conn._check_derivation_params(p)  # before K_stable=True may start a stabilization
+        _conn.check_number(p['input_params']['rate_ext'], 'input_params.rate_ext', '>= 0')
         for holder, key in ((p['connection_params'], 'K_stable'), (p, 'fullscale_rates')):
             if isinstance(holder[key], Path):  # keep the parameters JSON-able
                 holder[key] = str(holder[key])
@@ -206,9 +218,6 @@ class MultiAreaModel:
             raise ValueError("down-scaling (N_scaling or K_scaling != 1) needs 'fullscale_rates': "
                              "a JSON file of full-scale population rates, e.g. "
                              "'fullscale_rates.json' from the data directory")
-        rate_ext = p['input_params']['rate_ext']
-        if not rate_ext >= 0:
-            raise ValueError(f"input_params.rate_ext must be >= 0, got {rate_ext!r}")
 
     def check_areas(self, areas, what: str = 'area') -> list:
         """Return ``areas`` as a list, or raise ValueError naming an unknown area."""

@@ -1,4 +1,6 @@
 """The `mam` command line: configuration loading, overrides and clear errors."""
+import re
+
 import pytest
 
 from mam_pynn.cli import ConfigError, build_parser, load_config, main
@@ -56,3 +58,49 @@ def test_errors_exit_2_with_message(tmp_path, capsys):
     assert rc == 2
     assert 'does not exist' in capsys.readouterr().err
     assert not (tmp_path / 'x.json').exists()
+
+
+def test_override_values():
+    cfg = load_config(None, ['network_params.surface=1e-3', 'network_params.N_scaling=1',
+                             'backend=nest', 'sim_params.x=nan'])
+    assert cfg['network_params']['surface'] == 1e-3 and isinstance(cfg['network_params']['surface'], float)
+    assert cfg['network_params']['N_scaling'] == 1 and cfg['backend'] == 'nest'
+    assert cfg['sim_params']['x'] == 'nan'  # only finite numbers are converted
+
+
+def test_malformed_override_value():
+    with pytest.raises(ConfigError, match=r"network_params.N_scaling: '\[' is not a valid YAML"):
+        load_config(None, ['network_params.N_scaling=['])
+
+
+@pytest.mark.parametrize('argv, match', [
+    (['connectivity', '--set', 'network_params.connection_params.K_stable=nofile.npy'],
+     "K_stable: no file 'nofile.npy'"),
+    (['connectivity', '--set', 'network_params.N_scaling=['], 'not a valid YAML'),
+    (['connectivity', '--set', 'network_params.connection_params.g=11'], 'connection_params.g'),
+])
+def test_errors_in_overrides_exit_2(argv, match, tmp_path, capsys, private_cache):
+    out = tmp_path / 'x.json'
+    assert main(argv + ['--out', str(out)]) == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_os_errors_exit_2(tmp_path, capsys):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    config = tmp_path / 'c.yaml'
+    config.write_text('network_params: {}\n')
+    rc = main(['jobscript', '--config', str(config), '--nodes', '1', '--ranks-per-node', '1', '--threads', '1',
+               '--out', str(blocker / 'job.sh')])
+    assert rc == 2
+    assert 'a_file' in capsys.readouterr().err
+
+
+def test_analyze_t_min_defaults_to_analyze_run(monkeypatch):
+    import mam_pynn.analysis as analysis
+    seen = []
+    monkeypatch.setattr(analysis, 'analyze_run', lambda run_dir, t_min: seen.append(t_min))
+    assert main(['analyze', 'some_run']) == 0
+    assert main(['analyze', 'some_run', '--t-min', '200']) == 0
+    assert seen == [None, 200.]

@@ -1,5 +1,6 @@
 """Connectivity derivation: parameters act on exactly what they name; files; cache; helpers."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -209,7 +210,7 @@ def test_structure_helpers_round_trip(M0):
     np.testing.assert_array_equal(zero_tiny([1e-9, -1e-9, 2e-8, 0.5]), [0, 0, 2e-8, 0.5])
 
 
-def test_cache_is_used_and_a_damaged_entry_is_rebuilt(M0):
+def test_a_damaged_cache_entry_is_rebuilt(M0):
     params = M0.params
     key = connectivity.cache_key(params)
     path = connectivity.cache_dir() / 'connectivity' / f'{key}.npz'
@@ -326,3 +327,55 @@ def test_extract_area_dict(M0):
     d = extract_area_dict(M0.K, M0.structure, 'TH', 'V1')
     assert list(d) == M0.structure['TH'] and list(d['23E']) == M0.structure['V1']
     assert d['23E']['4E'] == M0.K['TH']['23E']['V1']['4E']
+
+
+@pytest.mark.parametrize('conn, name', [
+    ({'g': 11.}, 'g'), ({'g': 0.}, 'g'), ({'g': '-11'}, 'g'),
+    ({'PSP_e': -0.15}, 'PSP_e'), ({'PSP_e_23_4': 0.}, 'PSP_e_23_4'), ({'PSP_ext': -1.}, 'PSP_ext'),
+    ({'cc_weights_factor': 0.}, 'cc_weights_factor'),
+    ({'cc_weights_I_factor': -2.}, 'cc_weights_I_factor'),
+    ({'fac_nu_ext_5E': -1.}, 'fac_nu_ext_5E'), ({'fac_nu_ext_TH': float('nan')}, 'fac_nu_ext_TH'),
+])
+def test_impossible_parameters_are_named(conn, name):
+    params = resolve({'connection_params': {**NO_K_STABLE, **conn}}, NETWORK_PARAMS)
+    value = repr(next(iter(conn.values())))
+    with pytest.raises(ValueError, match=f"connection_params.{name} .*{re.escape(value)}"):
+        connectivity.full_scale_connectivity(params, verbose=False)
+
+
+@pytest.mark.parametrize('tau_syn', [10., 10. * (1 + 1e-9), 10. * (1 + 1e-6)])
+def test_psc_over_psp_at_tau_syn_equal_tau_m(tau_syn):
+    """The analytic limit C_m e / tau, and the general formula close to it."""
+    assert psc_over_psp(250., 10., tau_syn) == pytest.approx(250. * np.e / 10., rel=1e-5)
+
+
+def test_cache_is_read(M0, monkeypatch):
+    """A second call finds the cached arrays: the derivation is not run again."""
+    def no_derivation(*args, **kwargs):
+        raise AssertionError('derived again although the cache holds the result')
+
+    monkeypatch.setattr(connectivity, 'derive_connectivity', no_derivation)
+    conn = connectivity.full_scale_connectivity(M0.params, verbose=False)
+    for name in ('N_vec', 'syn_matrix', 'W_matrix', 'W_sd_matrix'):
+        np.testing.assert_array_equal(getattr(conn, name), getattr(M0._full, name))
+
+
+def test_cache_dir_and_subfolders(tmp_path, monkeypatch):
+    monkeypatch.setenv('MAM_CACHE_DIR', str(tmp_path / 'c'))
+    assert connectivity.cache_dir() == tmp_path / 'c'
+    assert connectivity.cache_dir('x') == tmp_path / 'c' / 'x' and (tmp_path / 'c' / 'x').is_dir()
+    monkeypatch.delenv('MAM_CACHE_DIR')
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg'))
+    assert connectivity.cache_dir('y') == tmp_path / 'xdg' / 'mam_pynn' / 'y'
+
+
+def test_derivation_sources_exist_and_key_the_cache(monkeypatch, M0):
+    """Every listed source is a file (a typo would silently drop it from the key)."""
+    package = connectivity.Path(connectivity.__file__).parent
+    assert 'params.py' in connectivity._DERIVATION_SOURCES
+    for name in connectivity._DERIVATION_SOURCES:
+        assert (package / name).is_file(), name
+    key = connectivity.cache_key(M0.params)
+    monkeypatch.setattr(connectivity, '_DERIVATION_SOURCES',
+                        tuple(n for n in connectivity._DERIVATION_SOURCES if n != 'params.py'))
+    assert connectivity.cache_key(M0.params) != key

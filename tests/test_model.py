@@ -156,6 +156,11 @@ def test_K_stable_given_as_path(default_model, tmp_path):
     ({'connection_params': {'rho_syn': 'variable'}}, ValueError, 'rho_syn'),
     ({'fullscale_rates': 'no_such_rates.json', 'N_scaling': .5}, FileNotFoundError,
      'fullscale_rates'),
+    ({'input_params': {'rate_ext': '10'}}, ValueError, "input_params.rate_ext .*'10'"),
+    ({'input_params': {'rate_ext': -1.}}, ValueError, 'input_params.rate_ext .*-1.0'),
+    ({'connection_params': {'g': 11.}}, ValueError, 'connection_params.g .*11.0'),
+    ({'connection_params': {'g': 11., 'K_stable': True}}, ValueError, 'connection_params.g'),
+    ({'neuron_params': {'single_neuron_dict': {'tau_m': '10'}}}, ValueError, 'tau_m'),
 ])
 def test_bad_parameters(params, error, match):
     with pytest.raises(error, match=match):
@@ -264,3 +269,26 @@ def test_K_stable_true_runs_the_stabilization_once_and_caches_it(monkeypatch, tm
     np.testing.assert_array_equal(M.K_matrix[:, -1], raw.K_matrix[:, -1])
     MultiAreaModel({'connection_params': {'K_stable': True}})
     assert calls == [None]  # stabilized once, on the raw in-degrees
+
+
+@pytest.mark.parametrize('module, name', [('model', '_theory_fingerprint'),
+                                          ('connectivity', '_code_fingerprint')])
+def test_K_stable_cache_follows_theory_and_connectivity_code(monkeypatch, tmp_path, module, name):
+    """A change of the theory code or of the connectivity's cache key recomputes K'."""
+    import importlib
+    import mam_pynn.theory as theory
+    monkeypatch.setenv('MAM_CACHE_DIR', str(tmp_path))
+    calls = []
+
+    def fake_stabilize(M):
+        calls.append(1)
+        return M.K_matrix[:, :-1] * 1.01
+
+    monkeypatch.setattr(theory, 'stabilize', fake_stabilize)
+    MultiAreaModel({'connection_params': {'K_stable': True}})
+    MultiAreaModel({'connection_params': {'K_stable': True}})
+    assert len(calls) == 1
+    target = importlib.import_module(f'mam_pynn.{module}')
+    monkeypatch.setattr(target, name, lambda: 'changed code')
+    MultiAreaModel({'connection_params': {'K_stable': True}})
+    assert len(calls) == 2
