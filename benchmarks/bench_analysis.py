@@ -60,7 +60,7 @@ def main() -> None:
     n_lvr = 0
     for _, pops in iter_areas(info, t_min):
         for ps in pops.values():
-            st.lvr(ps.neuron, ps.times, ps.size, t_ref=2.)
+            st.lvr(ps.neuron, ps.times, ps.size, t_ref=info.t_ref)
             n_lvr += ps.size
     t_numpy_lvr = time.perf_counter() - t0  # includes reading and splitting the spikes
     from elephant.statistics import isi, lvr
@@ -76,11 +76,11 @@ def main() -> None:
         warnings.simplefilter('ignore')
         for tr in trains:
             if len(tr) >= 3:
-                lvr(isi(tr), R=2. * pq.ms)
+                lvr(isi(tr), R=info.t_ref * pq.ms)
     t_el = time.perf_counter() - t0
     per_train = (t_neo + t_el) / max(len(trains), 1)
 
-    net = res['network']
+    net = {k: float('nan') if v is None else v for k, v in res['network'].items()}  # null: undefined
     print(f"run: {len(info.areas)} areas, {net['neurons']} neurons, {net['spikes']} spikes, "
           f"{args.activity_ms:g} ms analysed, mean rate {net['rate']:.2f} spikes/s")
     print(f"write synthetic run      {t_make:7.2f} s")
@@ -92,7 +92,7 @@ def main() -> None:
           f"= {1e3 * per_train:.2f} ms/train -> {per_train * n_lvr:.1f} s extrapolated to all neurons "
           f"(ratio Elephant/numpy {per_train * n_lvr / t_numpy_lvr:.0f}x)")
     print(f"check: network LvR {net['lvr']:.3f}, CV {net['cv_isi']:.3f}, "
-          f"FC vs fMRI r={res['functional_connectivity'].get('similarity_exp', float('nan')):.3f}")
+          f"FC vs fMRI r={res['functional_connectivity'].get('similarity_exp') or float('nan'):.3f}")
     if tmp is not None:
         tmp.cleanup()
 

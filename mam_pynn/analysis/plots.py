@@ -21,6 +21,7 @@ from mam_pynn.io import atomic_path
 from mam_pynn.params import POPULATION_LIST
 
 from .spikes import RunInfo, SpikeFile, split_area, sample_neurons
+from .statistics import sorted_membership
 
 EXC_COLOR, INH_COLOR = '#3a6fb0', '#c8423a'
 FORMATS = ('png', 'pdf')
@@ -60,10 +61,7 @@ def raster_sample(info: RunInfo, area: str, t_start: float, t_stop: float, n_neu
     for name, ps in pops.items():
         k = max(1, int(round(n_neurons * ps.size / total))) if ps.size else 0
         sample = sample_neurons(ps, k, seed=seed, active_only=False)
-        pos = np.searchsorted(sample, ps.neuron)
-        pos_ok = pos < sample.size
-        hit = np.zeros(ps.neuron.size, bool)
-        hit[pos_ok] = sample[pos[pos_ok]] == ps.neuron[pos_ok]
+        hit, pos = sorted_membership(sample, ps.neuron)
         out_t.append(ps.times[hit])
         out_y.append(row + pos[hit])
         out_e.append(np.full(hit.sum(), ps.population.excitatory))

@@ -5,16 +5,22 @@ population and area, ``series.npz`` for time series, spectra, per-neuron values
 and FC matrices, ``manifest.json`` last) and figures to ``RUN_DIR/figures/``.
 A second call with the same spike file and parameters reloads the results
 instead of recomputing them.
+
+The analysed time ends where the run really ended (``summary.json``'s
+``t_sim_ms``): a run stopped early by the rate watchdog is analysed up to the
+stop, with a warning and its status recorded in ``statistics.json``.
 """
 from __future__ import annotations
 
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from mam_pynn.data import DataFileError
 from mam_pynn.io import atomic_path, atomic_write_json
 from mam_pynn.params import content_hash
 
@@ -46,24 +52,43 @@ def _log(verbose: bool, msg: str) -> None:
 
 
 def analysis_params(info: RunInfo, **overrides) -> dict:
-    """Defaults updated with ``overrides`` (unknown names rejected), window resolved."""
+    """Defaults updated with ``overrides`` (unknown names rejected, None means default),
+    window resolved and every value checked (ValueError naming the parameter)."""
     unknown = set(overrides) - set(DEFAULT_PARAMS)
     if unknown:
         raise KeyError(f"unknown analysis parameter(s) {sorted(unknown)}; valid: {', '.join(DEFAULT_PARAMS)}")
-    p = {**DEFAULT_PARAMS, **overrides}
+    p = {**DEFAULT_PARAMS, **{k: v for k, v in overrides.items() if v is not None}}
     p['t_max'] = info.t_sim if p['t_max'] is None else float(p['t_max'])
     p['t_ref'] = info.t_ref if p['t_ref'] is None else float(p['t_ref'])
     p['t_min'] = float(p['t_min'])
     if p['t_min'] >= p['t_max']:
         raise ValueError(f"t_min={p['t_min']} ms must be below t_max={p['t_max']} ms "
                          f"(the run has t_sim={info.t_sim} ms)")
+    info.check_window(p['t_min'], p['t_max'])
+    checks = {'bin_ms': (float, lambda v: v > 0, '> 0'), 'sigma_ms': (float, lambda v: v > 0, '> 0'),
+              't_ref': (float, lambda v: v >= 0, '>= 0'), 'cc_neurons': (int, lambda v: v >= 2, '>= 2'),
+              'spectrum_len_segment': (int, lambda v: v >= 4, '>= 4'),
+              'spectrum_overlap': (float, lambda v: 0 < v < 1, 'strictly between 0 and 1'),
+              'seed': (int, lambda v: v >= 0, '>= 0')}
+    for name, (kind, ok, rule) in checks.items():
+        try:
+            value = kind(p[name])
+            valid = np.isfinite(value) and value == p[name] and ok(value)
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            what = 'an integer' if kind is int else 'a number'
+            raise ValueError(f"analysis parameter {name}={p[name]!r} must be {what} {rule}")
+        p[name] = value
     return p
 
 
 def cache_key(info: RunInfo, params: dict) -> str:
-    """Identifies a result: spike file (size, mtime), layout, parameters, definitions."""
+    """Identifies a result: spike file (size, mtime), how long the run went, layout,
+    parameters, definitions."""
     stat = info.spike_file.stat()
-    return content_hash({'spikes': [stat.st_size, stat.st_mtime_ns], 'populations':
+    return content_hash({'spikes': [stat.st_size, stat.st_mtime_ns],
+                         'run': [info.t_sim, info.status], 'populations':
                          {a: [[p.name, p.first_id, p.size] for p in ps] for a, ps in info.populations.items()},
                          'params': params, 'version': ANALYSIS_VERSION})
 
@@ -135,7 +160,11 @@ def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tup
                          f"(sigma {params['sigma_ms']} ms)"}
     try:
         exp = st.load_experimental_fc(info.areas)
-    except (KeyError, OSError) as err:  # areas outside the fMRI data, or no data file
+    except DataFileError as err:
+        if _data_file_present(st.FMRI_FILE):  # present but failing its checksum: corrupt
+            raise
+        fc_out['experimental'] = f"not compared: {err}"
+    except (KeyError, OSError) as err:  # areas outside the fMRI data, or no data directory
         fc_out['experimental'] = f"not compared: {err}"
     else:
         arrays['fc_exp'] = exp
@@ -148,9 +177,19 @@ def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tup
                'rate': st.population_rate(spikes_total, n_total, duration),
                'cv_isi': st.nanmean(arrays['neuron_cv_isi']), 'lvr': st.nanmean(all_lvr),
                'lvr_upstream': st.upstream_mean(all_lvr)}
-    stats = {'label': info.label, 'params': params, 'network': network, 'areas': areas_out,
+    run = {'status': info.status, 't_sim_ms': info.t_sim, 't_sim_requested_ms': info.t_requested}
+    stats = {'label': info.label, 'run': run, 'params': params, 'network': network, 'areas': areas_out,
              'populations': pops_out, 'functional_connectivity': fc_out}
     return stats, arrays
+
+
+def _data_file_present(name: str) -> bool:
+    """Whether data file ``name`` exists in the data directory (to tell corrupt from missing)."""
+    from mam_pynn.data import data_dir
+    try:
+        return (data_dir() / name).is_file()
+    except OSError:
+        return False
 
 
 def _jsonable(obj):
@@ -167,36 +206,46 @@ def _jsonable(obj):
 
 
 def save_results(analysis_dir: Path, key: str, stats: dict, arrays: dict) -> None:
+    """Both files carry ``key``: a crash between the two writes leaves a detectable mismatch."""
     analysis_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(analysis_dir / SERIES_FILE) as tmp:
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays, cache_key=np.array(key))
     atomic_write_json(analysis_dir / STATS_FILE, _jsonable({'key': key, **stats}))
 
 
 def load_results(analysis_dir: Path, key: str) -> tuple[dict, dict] | None:
-    """Stored results for ``key``, or None when absent, stale or unreadable."""
+    """Stored results for ``key``, or None when absent, stale, mismatched or unreadable."""
     try:
         stats = json.loads((analysis_dir / STATS_FILE).read_text())
         if stats.get('key') != key:
             return None
         with np.load(analysis_dir / SERIES_FILE) as z:
-            arrays = {k: z[k] for k in z.files}
+            if 'cache_key' not in z.files or str(z['cache_key']) != key:
+                return None
+            arrays = {k: z[k] for k in z.files if k != 'cache_key'}
     except (OSError, ValueError, KeyError):
         return None
     return stats, arrays
 
 
-def analyze_run(run_dir: str | Path, t_min: float = 500., figures: bool = True,
+def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool = True,
                 force: bool = False, verbose: bool = True, **params) -> dict:
     """Statistics (and figures) of a finished run; prints progress and a one-line summary.
 
-    ``params`` override ``DEFAULT_PARAMS`` (t_max, t_ref, bin_ms, sigma_ms, cc_neurons, ...).
+    ``t_min`` (None: ``DEFAULT_PARAMS['t_min']``) and ``params`` override
+    ``DEFAULT_PARAMS`` (t_max, t_ref, bin_ms, sigma_ms, cc_neurons, ...).
     Returns the statistics dict (as stored in ``analysis/statistics.json``) plus
     ``files`` (what was written) and ``from_cache``.
     """
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
-    info = recorded_only(read_run_info(run_dir))
+    info = read_run_info(run_dir)
+    info.require_finished()
+    if info.status != 'completed':
+        warnings.warn(f"run {run_dir} ended with status {info.status!r} after {info.t_sim:g} of "
+                      f"{info.t_requested:g} ms: analysing the simulated {info.t_sim:g} ms",
+                      RuntimeWarning, stacklevel=2)
+    info = recorded_only(info)
     p = analysis_params(info, t_min=t_min, **params)
     key = cache_key(info, p)
     analysis_dir, figure_dir = run_dir / 'analysis', run_dir / 'figures'
@@ -204,6 +253,10 @@ def analyze_run(run_dir: str | Path, t_min: float = 500., figures: bool = True,
     if loaded is None:
         _log(verbose, f"analyzing {run_dir} ({len(info.areas)} areas, window {p['t_min']:g}-{p['t_max']:g} ms)")
         stats, arrays = compute_statistics(info, p, verbose)
+        # figures of the previous results would look current: remove them (by name, in
+        # this run's figure folder, in case the run directory was moved)
+        for f in _read_manifest(analysis_dir).get('figures', []):
+            (figure_dir / Path(f).name).unlink(missing_ok=True)
         save_results(analysis_dir, key, stats, arrays)
         stats = json.loads((analysis_dir / STATS_FILE).read_text())
     else:

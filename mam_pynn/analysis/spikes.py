@@ -1,14 +1,16 @@
 """Read a run directory's spikes as columnar arrays, one (area, population) at a time.
 
 The run-directory contract (DESIGN.md): ``config.yaml`` maps every area's local
-node ids to populations (``populations: {area: {pop: {first_id, size}}}``) and
-``spikes.h5`` is a SONATA spike file with ``/spikes/<area>/node_ids`` and
+node ids to populations (``populations: {area: {pop: {first_id, size}}}``),
+``summary.json`` (written last) says how long the run really went (``t_sim_ms``,
+shorter than requested when the watchdog stopped it) and ``spikes.h5`` is a SONATA spike file with ``/spikes/<area>/node_ids`` and
 ``/spikes/<area>/timestamps`` (ms). Spikes stay in numpy arrays (neuron index,
 time); Neo ``SpikeTrain`` objects are made only for a chosen sample of neurons,
 because one Python object per neuron is too slow for whole areas.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
@@ -16,10 +18,11 @@ from typing import Iterator
 import numpy as np
 import yaml
 
+from .statistics import DEFAULT_T_REF
+
 CONFIG_FILE = 'config.yaml'
 SPIKE_FILE = 'spikes.h5'
 SUMMARY_FILE = 'summary.json'
-DEFAULT_T_REF = 2.0  # ms, upstream's refractory period
 
 
 class RunDirError(ValueError):
@@ -45,13 +48,26 @@ class Population:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What analysis needs from ``config.yaml``: layout, duration, refractory period."""
+    """What analysis needs from ``config.yaml`` and ``summary.json``: layout, simulated
+    time, recording start, refractory period, how the run ended."""
     run_dir: Path
     label: str
     populations: dict[str, list[Population]]  # area -> populations in structure order
-    t_sim: float
+    t_sim: float              # ms really simulated (summary.json), else requested (config.yaml)
     dt: float
     t_ref: float
+    status: str | None = None  # summary.json's 'status'; None: no summary.json, unfinished
+    t_requested: float | None = None  # config.yaml's sim_params.t_sim
+    t_record_start: float = 0.  # recording_dict.spike_dict.start
+
+    def require_finished(self) -> None:
+        """Raise unless ``summary.json`` was written, i.e. the run ended (its time is known)."""
+        if self.status is None:
+            raise RunDirError(f"unfinished run: {self.run_dir / SUMMARY_FILE} is missing "
+                              f"(the simulation is still running or did not end)")
+
+    def check_window(self, t_min: float, t_max: float) -> None:
+        check_window(t_min, t_max, self.t_sim, self.t_record_start)
 
     @property
     def areas(self) -> list[str]:
@@ -69,7 +85,12 @@ class RunInfo:
 
 
 def read_run_info(run_dir: str | Path) -> RunInfo:
-    """Parse ``config.yaml`` of a run directory, checking the population layout."""
+    """Parse ``config.yaml`` (checking the population layout) and ``summary.json``.
+
+    A run without ``summary.json`` is still read (the simulation draws its raster
+    before writing it), with the requested time and ``status`` None; readers of
+    spikes call ``RunInfo.require_finished`` (``iter_areas``, ``analyze_run``).
+    """
     run_dir = Path(run_dir)
     cfg_path = run_dir / CONFIG_FILE
     if not run_dir.is_dir():
@@ -104,9 +125,19 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
     if 't_sim' not in sim:
         raise RunDirError(f"{cfg_path}: sim_params.t_sim is missing")
     neuron = ((cfg.get('network_params') or {}).get('neuron_params') or {}).get('single_neuron_dict') or {}
+    start = ((sim.get('recording_dict') or {}).get('spike_dict') or {}).get('start', 0.)
+    t_sim, status = float(sim['t_sim']), None
+    summary_path = run_dir / SUMMARY_FILE
+    if summary_path.is_file():
+        try:
+            summary = json.loads(summary_path.read_text())
+            t_sim, status = float(summary['t_sim_ms']), str(summary.get('status', 'completed'))
+        except (ValueError, KeyError, TypeError) as err:
+            raise RunDirError(f"{summary_path} has no readable 't_sim_ms' ({err!r})") from err
     return RunInfo(run_dir=run_dir, label=str(cfg.get('label', run_dir.name)),
-                   populations=populations, t_sim=float(sim['t_sim']),
-                   dt=float(sim.get('dt', 0.1)), t_ref=float(neuron.get('t_ref', DEFAULT_T_REF)))
+                   populations=populations, t_sim=t_sim, dt=float(sim.get('dt', 0.1)),
+                   t_ref=float(neuron.get('t_ref', DEFAULT_T_REF)), status=status,
+                   t_requested=float(sim['t_sim']), t_record_start=float(start or 0.))
 
 
 @dataclass
@@ -169,8 +200,11 @@ class SpikeFile:
                     raise RunDirError(f"{self.path}: /spikes/{area}/{name} is missing")
             sorting = sorting_name(grp.attrs.get('sorting', 'none'))
             ts = grp['timestamps']
+            if grp['node_ids'].shape != ts.shape:
+                raise RunDirError(f"{self.path}: /spikes/{area} node_ids {grp['node_ids'].shape} and "
+                                  f"timestamps {ts.shape} differ in length")
             if sorting == 'by_time' and ts.size and (t_min is not None or t_max is not None):
-                # time-sorted: read only the window's slice from disk
+                # time-sorted: all timestamps are read to find the window, node ids only in it
                 times_all = ts[()]
                 lo = 0 if t_min is None else int(np.searchsorted(times_all, t_min, 'left'))
                 hi = times_all.size if t_max is None else int(np.searchsorted(times_all, t_max, 'left'))
@@ -179,8 +213,6 @@ class SpikeFile:
             else:
                 times = ts[()]
                 ids = grp['node_ids'][()]
-                if ids.shape != times.shape:
-                    raise RunDirError(f"{self.path}: /spikes/{area} node_ids and timestamps differ in length")
                 keep = np.ones(times.size, bool)
                 if t_min is not None:
                     keep &= times >= t_min
@@ -242,8 +274,9 @@ def split_area(populations: list[Population], node_ids: np.ndarray, times: np.nd
 def iter_areas(info: RunInfo, t_min: float = 0., t_max: float | None = None,
                spike_file: SpikeFile | None = None) -> Iterator[tuple[str, dict[str, PopulationSpikes]]]:
     """Yield (area, {pop: PopulationSpikes}) for every area, reading one area at a time."""
+    info.require_finished()
     t_max = info.t_sim if t_max is None else t_max
-    check_window(t_min, t_max, info.t_sim)
+    info.check_window(t_min, t_max)
     sf = spike_file or SpikeFile(info.spike_file)
     unknown = set(sf.areas) - set(info.populations)
     if unknown:
@@ -261,15 +294,20 @@ def load_population(info: RunInfo, area: str, pop: str, t_min: float = 0.,
     names = [p.name for p in info.populations[area]]
     if pop not in names:
         raise KeyError(f"population {pop!r} is not in area {area}; populations: {', '.join(names)}")
+    info.require_finished()
     t_max = info.t_sim if t_max is None else t_max
-    check_window(t_min, t_max, info.t_sim)
+    info.check_window(t_min, t_max)
     ids, times, sorting = SpikeFile(info.spike_file).read_area(area, t_min, t_max)
     return split_area(info.populations[area], ids, times, t_min, t_max, sorting)[pop]
 
 
-def check_window(t_min: float, t_max: float, t_sim: float) -> None:
+def check_window(t_min: float, t_max: float, t_sim: float, t_record_start: float = 0.) -> None:
+    """The window must lie where spikes were recorded: [t_record_start, t_sim]."""
     if not (0. <= t_min < t_max):
         raise ValueError(f"analysis window needs 0 <= t_min < t_max, got t_min={t_min}, t_max={t_max} ms")
+    if t_min < t_record_start - 1e-9:
+        raise ValueError(f"t_min={t_min} ms is before the spike recording start "
+                         f"(recording_dict.spike_dict.start = {t_record_start} ms): rates would be too low")
     if t_max > t_sim + 1e-9:
         raise ValueError(f"t_max={t_max} ms is beyond the simulated time t_sim={t_sim} ms")
 

@@ -19,6 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from mam_pynn.params import SINGLE_NEURON_DICT
+
+#: LvR's refractory correction R when a run does not give its neurons' t_ref (ms)
+DEFAULT_T_REF = float(SINGLE_NEURON_DICT['t_ref'])
+
 #: at least this many ISIs for a neuron's CV or LvR to be defined (LvR needs ISI pairs)
 MIN_INTERVALS = 2
 
@@ -56,7 +61,7 @@ def cv_isi(neuron: np.ndarray, times: np.ndarray, size: int,
     return cv
 
 
-def lvr(neuron: np.ndarray, times: np.ndarray, size: int, t_ref: float = 2.,
+def lvr(neuron: np.ndarray, times: np.ndarray, size: int, t_ref: float = DEFAULT_T_REF,
         min_intervals: int = MIN_INTERVALS) -> np.ndarray:
     """Per-neuron revised local variation LvR (Shinomoto et al. 2009).
 
@@ -139,16 +144,25 @@ def synchrony(times: np.ndarray, t_min: float, t_max: float, bin_ms: float = 1.)
     return float(h.std() / m) if m > 0 else float('nan')
 
 
+def sorted_membership(sorted_values: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hit, pos): whether each x is in ``sorted_values`` and its index there (valid where hit).
+
+    A vectorised ``isin`` that also gives positions, used to pick sampled neurons' spikes.
+    """
+    pos = np.searchsorted(sorted_values, x)
+    inside = pos < sorted_values.size
+    hit = np.zeros(np.shape(x), bool)
+    hit[inside] = sorted_values[pos[inside]] == x[inside]
+    return hit, pos
+
+
 def count_matrix(neuron: np.ndarray, times: np.ndarray, sample: np.ndarray,
                  t_min: float, t_max: float, bin_ms: float = 1.):
     """Sparse spike counts (len(sample) x bins, CSR) of the sampled neurons (``sample`` sorted)."""
     from scipy.sparse import csr_matrix
     nb = n_bins(t_min, t_max, bin_ms)
     sample = np.asarray(sample, np.int64)
-    row = np.searchsorted(sample, neuron)
-    row_ok = row < sample.size
-    hit = np.zeros(neuron.size, bool)
-    hit[row_ok] = sample[row[row_ok]] == neuron[row_ok]
+    hit, row = sorted_membership(sample, neuron)
     col = np.floor((times[hit] - t_min) / bin_ms).astype(np.int64)
     ok = (col >= 0) & (col < nb)
     return csr_matrix((np.ones(ok.sum()), (row[hit][ok], col[ok])), shape=(sample.size, nb))
@@ -226,6 +240,10 @@ def fc_similarity(sim: np.ndarray, exp: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
+#: the experimental FC data file (in the MAM data directory)
+FMRI_FILE = 'Fig8_exp_func_conn.csv'
+
+
 def load_experimental_fc(areas: list[str], path=None) -> np.ndarray:
     """Experimental resting-state fMRI FC between ``areas`` (Schmidt et al. 2018, Fig. 8).
 
@@ -235,7 +253,7 @@ def load_experimental_fc(areas: list[str], path=None) -> np.ndarray:
     """
     if path is None:
         from mam_pynn.data import data_file
-        path = data_file('Fig8_exp_func_conn.csv')
+        path = data_file(FMRI_FILE)
     lines = [ln for ln in open(path).read().splitlines() if ln.strip() and not ln.startswith('#')]
     names = lines[0].split('\t')
     mat = np.array([[float(v) for v in ln.split('\t')] for ln in lines[1:]])

@@ -102,12 +102,13 @@ def write_spike_file(path: Path, area_spikes: dict[str, tuple[np.ndarray, np.nda
 def make_run_dir(run_dir: str | Path, layout: dict | None = None, t_sim: float = 2000.,
                  rates: dict[str, float] | None = None, modulation: float = 0.3,
                  shared: float = 0.5, rate_spread: float = 0.5, seed: int = 0,
-                 verbose: bool = False) -> Path:
+                 t_requested: float | None = None, verbose: bool = False) -> Path:
     """Write a synthetic finished run into ``run_dir`` and return its path.
 
     ``rates``: mean rate per population name (spikes/s); single-neuron rates are
     lognormal around it (``rate_spread`` = sigma of log rate); every area's rate
-    is modulated by ``1 + modulation * signal(t)``.
+    is modulated by ``1 + modulation * signal(t)``. ``t_requested`` > ``t_sim``
+    imitates a run stopped by the rate watchdog at ``t_sim``.
     """
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
@@ -138,14 +139,18 @@ def make_run_dir(run_dir: str | Path, layout: dict | None = None, t_sim: float =
     write_spike_file(run_dir / 'spikes.h5', area_spikes)
 
     sim_params = sim_defaults()
-    sim_params.update(t_sim=float(t_sim), areas_simulated=list(layout))
+    t_requested = float(t_sim if t_requested is None else t_requested)
+    if t_requested < t_sim:
+        raise ValueError(f"t_requested={t_requested} ms must not be below t_sim={t_sim} ms")
+    sim_params.update(t_sim=t_requested, areas_simulated=list(layout))
     cfg = {'network_params': network_defaults(), 'sim_params': sim_params, 'backend': 'synthetic'}
     cfg['label'] = content_hash({**cfg, 'seed': seed, 'layout': layout})
     cfg['populations'] = layout
     atomic_write_text(run_dir / 'config.yaml', yaml.safe_dump(cfg, sort_keys=False))
     atomic_write_json(run_dir / 'summary.json', {
         'backend': 'synthetic', 'label': cfg['label'], 'neurons': n_neurons, 'synapses': 0,
-        'areas_simulated': list(layout), 't_sim_ms': float(t_sim), 'build_s': 0.,
+        'areas_simulated': list(layout), 't_sim_ms': float(t_sim), 't_sim_requested_ms': t_requested,
+        'status': 'completed' if t_requested == t_sim else 'stopped_by_watchdog', 'build_s': 0.,
         'sim_s': time.perf_counter() - t0, 'rtf': 0., 'peak_rss_mb': 0., 'num_processes': 1,
         'threads': 1, 'spikes': n_spikes,
         'mean_rate_hz': n_spikes / (n_neurons * t_sim / 1000.) if n_neurons else 0.})

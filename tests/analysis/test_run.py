@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
+import mam_pynn.analysis.run as run_module
 from mam_pynn.analysis import analyze_run
 from mam_pynn.analysis.plots import DETAIL_AREAS
-from mam_pynn.analysis.synthetic import POPULATION_RATE
+from mam_pynn.analysis.synthetic import POPULATION_RATE, default_layout, make_run_dir
 
 pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
 
@@ -54,8 +57,12 @@ def test_statistics_match_the_synthetic_truth(analysed):
             if s['rate'] > 4:  # enough ISIs per neuron for an unbiased estimate
                 assert 0.8 < s['cv_isi'] < 1.5  # modulated Poisson: about 1, a little above
                 assert 0.8 < s['lvr'] < 1.5
-            assert s['lvr_upstream'] <= s['lvr'] + 1e-12
-            assert s['synchrony'] > 0 and -0.1 < s['corrcoef'] < 0.2
+            # upstream's mean counts neurons without an LvR as 0
+            assert s['lvr_upstream'] == pytest.approx(s['lvr'] * s['n_irregularity'] / s['size'])
+            # Poisson counts of mean m per 1 ms bin, rate modulated by 30 %: CV^2 = 1/m + ~0.3^2
+            m = s['spikes'] / 2500.
+            assert s['synchrony'] == pytest.approx(np.sqrt(1. / m + 0.3 ** 2), rel=0.15), (area, pop)
+            assert -0.1 < s['corrcoef'] < 0.2
     net = stats['network']
     assert net['neurons'] == sum(a['size'] for a in stats['areas'].values())
     fc = stats['functional_connectivity']
@@ -104,3 +111,103 @@ def test_mam_analyze_command_uses_analyze_run(analysed, capsys):
     assert main(['analyze', str(run), '--t-min', '500']) in (0, None)
     out = capsys.readouterr().out
     assert 'analyzed run:' in out and 'LvR' in out
+
+
+@pytest.fixture
+def tiny_run(tmp_path):
+    """3 areas x ~60 neurons, 1.5 s: fast to analyse without figures."""
+    return make_run_dir(tmp_path / 'tiny', default_layout(60, ['V1', 'V2', 'FEF'], seed=2),
+                        t_sim=1500., seed=2)
+
+
+def spikes_in(run, t_min, t_max):
+    with h5py.File(run / 'spikes.h5', 'r') as f:
+        return sum(int(np.sum((g['timestamps'][()] >= t_min) & (g['timestamps'][()] < t_max)))
+                   for g in f['spikes'].values())
+
+
+def test_a_run_stopped_by_the_watchdog_is_analysed_up_to_the_stop(tmp_path):
+    layout = default_layout(60, ['V1', 'V2', 'FEF'], seed=2)
+    run = make_run_dir(tmp_path / 'w', layout, t_sim=1500., t_requested=4000., seed=2)
+    with pytest.warns(RuntimeWarning, match="'stopped_by_watchdog' after 1500 of 4000 ms"):
+        result = analyze_run(run, t_min=500., figures=False, verbose=False)
+    n = sum(p['size'] for pops in layout.values() for p in pops.values())
+    assert result['params']['t_max'] == 1500.
+    assert result['network']['rate'] == pytest.approx(spikes_in(run, 500., 1500.) / (n * 1.0))
+    stored = json.loads((run / 'analysis' / 'statistics.json').read_text())
+    assert stored['run'] == {'status': 'stopped_by_watchdog', 't_sim_ms': 1500., 't_sim_requested_ms': 4000.}
+    # how the run ended is part of the cache key
+    summary = json.loads((run / 'summary.json').read_text())
+    (run / 'summary.json').write_text(json.dumps({**summary, 'status': 'completed'}))
+    again = analyze_run(run, t_min=500., figures=False, verbose=False)
+    assert not again['from_cache'] and again['run']['status'] == 'completed'
+    (run / 'summary.json').write_text(json.dumps({**summary, 't_sim_ms': 1200.}))
+    with pytest.warns(RuntimeWarning):
+        again = analyze_run(run, t_min=500., figures=False, verbose=False)
+    assert not again['from_cache'] and again['params']['t_max'] == 1200.
+
+
+def test_an_unfinished_run_is_not_analysed(tiny_run):
+    (tiny_run / 'summary.json').unlink()
+    with pytest.raises(ValueError, match='unfinished run'):
+        analyze_run(tiny_run, figures=False, verbose=False)
+
+
+def test_a_crash_between_the_two_result_files_is_not_taken_for_a_result(tiny_run, monkeypatch):
+    analyze_run(tiny_run, t_min=500., figures=False, verbose=False)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as m:
+        m.setattr(run_module, 'atomic_write_json', crash)
+        with pytest.raises(KeyboardInterrupt):  # series.npz (t_min 1000) written, statistics.json not
+            analyze_run(tiny_run, t_min=1000., figures=False, verbose=False)
+    again = analyze_run(tiny_run, t_min=500., figures=False, verbose=False)
+    assert not again['from_cache']
+    with np.load(tiny_run / 'analysis' / 'series.npz') as z:
+        assert z['time_ms'][0] == 500.
+
+
+@pytest.mark.parametrize('name, value', [('bin_ms', 0), ('bin_ms', -1.), ('sigma_ms', 0.),
+                                         ('cc_neurons', 1), ('cc_neurons', 2.5),
+                                         ('spectrum_overlap', 1.), ('spectrum_overlap', 0.),
+                                         ('spectrum_len_segment', 2), ('t_ref', -1.),
+                                         ('bin_ms', float('nan'))])
+def test_bad_analysis_parameters_are_named(tiny_run, name, value):
+    with pytest.raises(ValueError, match=f"analysis parameter {name}="):
+        analyze_run(tiny_run, figures=False, verbose=False, **{name: value})
+    assert not (tiny_run / 'analysis').exists()
+
+
+def test_default_window_and_refractory_period(tiny_run):
+    from mam_pynn.params import SINGLE_NEURON_DICT
+    result = analyze_run(tiny_run, figures=False, verbose=False)
+    assert result['params']['t_min'] == run_module.DEFAULT_PARAMS['t_min']
+    assert result['params']['t_ref'] == SINGLE_NEURON_DICT['t_ref']
+
+
+def test_recomputing_without_figures_removes_the_old_ones(analysed, tmp_path):
+    run = tmp_path / 'run'
+    shutil.copytree(analysed[0], run)
+    old = json.loads((run / 'analysis' / 'manifest.json').read_text())['figures']
+    old = [run / 'figures' / Path(f).name for f in old]  # the manifest names the original's
+    assert old and all(f.exists() for f in old)
+    result = analyze_run(run, t_min=1000., figures=False, verbose=False)
+    assert not result['from_cache'] and not any(f.exists() for f in old)
+    assert all(Path(f).exists() for f in json.loads(
+        (analysed[0] / 'analysis' / 'manifest.json').read_text())['figures'])  # original untouched
+
+
+def test_a_corrupt_fmri_file_raises_a_missing_one_is_a_note(tiny_run, tmp_path):
+    from mam_pynn.data import DataFileError, set_data_dir
+    data = tmp_path / 'data'
+    data.mkdir()
+    try:
+        set_data_dir(data)
+        result = analyze_run(tiny_run, figures=False, force=True, verbose=False)
+        assert 'not compared' in result['functional_connectivity']['experimental']
+        (data / 'Fig8_exp_func_conn.csv').write_text('# not the real file\nV1\tV2\n')
+        with pytest.raises(DataFileError, match='corrupt'):
+            analyze_run(tiny_run, figures=False, force=True, verbose=False)
+    finally:
+        set_data_dir(None)

@@ -12,13 +12,20 @@ from mam_pynn.analysis.spikes import (RunDirError, SpikeFile, iter_areas, load_p
                                       read_run_info, sample_neurons, spike_trains)
 
 
-def write_tiny_run(path, spikes: dict, populations=None, t_sim=1000., sorting='none'):
-    """A hand-made run directory: ``spikes`` = {area: (node_ids, times)} written as given."""
+def write_tiny_run(path, spikes: dict, populations=None, t_sim=1000., sorting='none',
+                   t_done=None, record_start=0.):
+    """A hand-made run directory: ``spikes`` = {area: (node_ids, times)} written as given;
+    ``t_done`` < ``t_sim``: stopped by the watchdog; None: finished."""
     path.mkdir(parents=True, exist_ok=True)
     populations = populations or {'V1': {'23E': {'first_id': 0, 'size': 3}, '23I': {'first_id': 3, 'size': 2}}}
-    cfg = {'label': 'tiny', 'sim_params': {'t_sim': t_sim, 'dt': 0.1}, 'populations': populations,
+    cfg = {'label': 'tiny', 'populations': populations,
+           'sim_params': {'t_sim': t_sim, 'dt': 0.1,
+                          'recording_dict': {'spike_dict': {'start': record_start}}},
            'network_params': {'neuron_params': {'single_neuron_dict': {'t_ref': 1.5}}}}
     (path / 'config.yaml').write_text(yaml.safe_dump(cfg, sort_keys=False))
+    t_done = t_sim if t_done is None else t_done
+    (path / 'summary.json').write_text(json.dumps(
+        {'t_sim_ms': t_done, 'status': 'completed' if t_done == t_sim else 'stopped_by_watchdog'}))
     with h5py.File(path / 'spikes.h5', 'w') as f:
         for area, (ids, times) in spikes.items():
             g = f.create_group(f'spikes/{area}')
@@ -108,6 +115,7 @@ def test_spike_trains_and_samples(tmp_path):
         '23I: {first_id: 2, size: 2}}}\n'), 'overlap'),
     (lambda p: (p / 'config.yaml').write_text(
         'sim_params: {t_sim: 10}\npopulations: {V1: {23E: {size: 3}}}\n'), "integer 'first_id'"),
+    (lambda p: (p / 'summary.json').write_text('{"status": "completed"}'), "no readable 't_sim_ms'"),
 ])
 def test_broken_run_directories_are_named(tmp_path, change, message):
     run = write_tiny_run(tmp_path / 'r', {'V1': ([0], [1.])})
@@ -135,6 +143,44 @@ def test_bad_spikes_and_windows_are_named(tmp_path):
     (tmp_path / 'c.h5').write_text('not hdf5')
     with pytest.raises(RunDirError, match='not a readable HDF5'):
         SpikeFile(tmp_path / 'c.h5')
+
+
+def test_run_info_takes_the_simulated_time_from_the_summary(tmp_path):
+    run = write_tiny_run(tmp_path / 'r', {'V1': ([0, 1], [10., 400.])}, t_sim=1000., t_done=500.)
+    info = read_run_info(run)
+    assert (info.t_sim, info.t_requested, info.status) == (500., 1000., 'stopped_by_watchdog')
+    assert dict(iter_areas(info))['V1']['23E'].t_stop == 500.
+    with pytest.raises(ValueError, match='beyond the simulated time t_sim=500'):
+        list(iter_areas(info, t_max=1000.))
+
+
+def test_an_unfinished_run_is_refused(tmp_path):
+    run = write_tiny_run(tmp_path / 'r', {'V1': ([0], [1.])})
+    (run / 'summary.json').unlink()
+    info = read_run_info(run)  # still readable: the simulation draws a raster before summary.json
+    assert info.status is None
+    with pytest.raises(RunDirError, match='unfinished run.*summary.json is missing'):
+        list(iter_areas(info))
+    with pytest.raises(RunDirError, match='unfinished run'):
+        load_population(info, 'V1', '23E')
+
+
+def test_a_window_before_the_recording_start_is_refused(tmp_path):
+    info = read_run_info(write_tiny_run(tmp_path / 'r', {'V1': ([0], [300.])}, record_start=200.))
+    with pytest.raises(ValueError, match='t_min=100.* before the spike recording start'):
+        list(iter_areas(info, t_min=100.))
+    assert len(dict(iter_areas(info, t_min=200.))['V1']['23E']) == 1
+
+
+@pytest.mark.parametrize('sorting', ['by_time', 'none'])
+def test_node_ids_and_timestamps_of_unequal_length_are_named(tmp_path, sorting):
+    run = write_tiny_run(tmp_path / 'r', {'V1': ([0, 1, 2], [1., 2., 3.])}, sorting=sorting)
+    with h5py.File(run / 'spikes.h5', 'r+') as f:
+        ids = f['spikes/V1/node_ids'][()]
+        del f['spikes/V1/node_ids']
+        f['spikes/V1/node_ids'] = ids[:-1]
+    with pytest.raises(RunDirError, match=r'spikes.h5: /spikes/V1 node_ids \(2,\) and timestamps \(3,\)'):
+        list(iter_areas(read_run_info(run), t_min=0., t_max=500.))
 
 
 def test_sorting_attribute_as_sonata_enum_or_string(tmp_path, small_run):
