@@ -50,6 +50,17 @@ def parse_layouts(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def check_completed(summary: dict, ranks: int, threads: int) -> None:
+    """A run the watchdog stopped simulated less time than asked (exit code 3): its times
+    are not comparable with the other layouts' and must not enter the table."""
+    if summary.get('watchdog_stopped') or summary.get('status', 'completed') != 'completed':
+        raise RuntimeError(
+            f"layout {ranks}x{threads} was stopped by the watchdog at "
+            f"{summary.get('stopped_at_ms', summary.get('t_sim_ms'))} ms of "
+            f"{summary.get('t_sim_requested_ms')} ms (mean rate above max_mean_rate "
+            f"{summary.get('max_mean_rate')} spikes/s): not a scaling measurement")
+
+
 def run_layout(config: str, overrides: list[str], ranks: int, threads: int, work: Path,
                mpirun: str, timeout: float) -> dict:
     out = work / f'run_{ranks}x{threads}'
@@ -70,6 +81,7 @@ def run_layout(config: str, overrides: list[str], ranks: int, threads: int, work
         raise RuntimeError(f"layout {ranks}x{threads} failed (rc {proc.returncode}):\n"
                            f"{proc.stderr[-3000:]}")
     summary = json.loads((out / 'summary.json').read_text())
+    check_completed(summary, ranks, threads)
     kernel = json.loads((out / 'nest_kernel.json').read_text())
     timers = kernel.get('max_over_ranks', kernel)
     phases = {'construction': summary['build_s']}

@@ -17,14 +17,14 @@ import json
 import math
 import os
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path, atomic_write_json, mark_sorted_by_time, sonata_file_attrs
+from .io import (atomic_path, atomic_write_json, atomic_write_text, mark_sorted_by_time,
+                 sonata_file_attrs)
 from .network.nest_fast import NEST_MAX_CONNECTIONS_PER_VP, min_virtual_processes
 
 # --------------------------------------------------------------------------- memory model
@@ -445,25 +445,23 @@ def run_distributed(simulation, out_dir, timeout_s: float = 3600.) -> dict:
     With one rank this is ``simulation.simulate(out_dir)``. With P ranks, every rank
     writes ``out_dir/ranks/<rank>/`` and rank 0 merges them into ``out_dir`` (see
     :func:`merge_run`); every rank returns its own summary, rank 0 the merged one.
-    NEST runs also leave the kernel's timers in ``nest_kernel.json`` (per rank).
+    NEST runs also leave the kernel's timers in ``nest_kernel.json`` (per rank), written
+    before ``summary.json``.
     """
+    from .simulation import check_run_dir
     rank, size = mpi_rank_size()
     out_dir = Path(out_dir)
-    nest_backend = simulation.backend.startswith('nest')
+    def write_kernel(d):
+        atomic_write_json(Path(d) / 'nest_kernel.json', nest_kernel_info())
+    kernel = write_kernel if simulation.backend.startswith('nest') else None
     if size == 1:
-        summary = simulation.simulate(out_dir)
-        if nest_backend:
-            atomic_write_json(out_dir / 'nest_kernel.json', nest_kernel_info())
-        return summary
-    if (out_dir / 'summary.json').exists():
-        raise FileExistsError(f"run directory {out_dir} already holds a finished run "
-                              f"(summary.json); choose another output directory")
-    if nest_backend:
+        return simulation.simulate(out_dir, before_summary=kernel)
+    # the ranks create ranks/<r>/ concurrently: each checks its own part in simulate()
+    check_run_dir(out_dir, ignore=('ranks',))
+    if kernel is not None:
         check_nest_mpi(size)
-    part = rank_dir(out_dir, rank)
-    summary = simulation.simulate(part, progress=(rank == 0))
-    if nest_backend:
-        atomic_write_json(part / 'nest_kernel.json', nest_kernel_info())
+    summary = simulation.simulate(rank_dir(out_dir, rank), progress=(rank == 0), figures=False,
+                                  before_summary=kernel)
     if rank != 0:
         return summary
     return merge_run(out_dir, size, timeout_s=timeout_s)
@@ -558,45 +556,49 @@ def _first_index_at_or_after(ts, t: float, lo: int) -> int:
     return lo
 
 
-# summary fields that add up over ranks, and phase times (maximum over ranks)
+# summary fields that add up over ranks; per-rank times, CPU times and memory (the
+# maximum over ranks: the slowest or largest rank bounds the run)
 _SUM_FIELDS = ('spikes',)
-_PHASE_FIELDS = ('build_s', 'sim_s', 'setup_s', 'network_creation_s', 'local_connections_s',
-                 'cortico_cortical_connections_s', 'state_propagation_s', 'write_s')
+_MAX_FIELDS = ('build_s', 'sim_s', 'setup_s', 'network_creation_s', 'local_connections_s',
+               'cortico_cortical_connections_s', 'state_propagation_s', 'write_s', 'import_s',
+               'build_cpu_s', 'sim_cpu_s', 'peak_rss_build_mb', 'peak_rss_sim_mb')
 
 
 def merge_summaries(summaries: list[dict]) -> dict:
-    """One run summary from the per-rank ones: counts summed, phases the maximum over
-    ranks, memory per rank listed (and its maximum as ``peak_rss_mb``)."""
+    """One run summary from the per-rank ones: counts summed, times and memory the
+    maximum over ranks, peak memory also listed per rank; rate and RTF recomputed."""
+    from .simulation import mean_rate_hz, real_time_factor
     if not summaries:
         raise ValueError("no rank summaries to merge")
     s = dict(summaries[0])
     for k in _SUM_FIELDS:
         s[k] = int(sum(int(x.get(k, 0)) for x in summaries))
-    for k in _PHASE_FIELDS:
+    for k in _MAX_FIELDS:
         if k in s:
             s[k] = max(float(x[k]) for x in summaries)
     s['peak_rss_mb_per_rank'] = [float(x['peak_rss_mb']) for x in summaries]
     s['peak_rss_mb'] = max(s['peak_rss_mb_per_rank'])
     s['num_processes'] = len(summaries)
-    if s.get('t_sim_ms'):
-        s['rtf'] = s['sim_s'] / (s['t_sim_ms'] / 1000.)
-    n_rec = s.get('recorded_neurons', 0)
-    start = 0.0
-    window = max(float(s.get('t_sim_ms', 0.)) - start, 0.) / 1000.
-    if 'mean_rate_hz' in s and n_rec and window > 0:
-        s['mean_rate_hz'] = s['spikes'] / n_rec / window
+    if 'sim_s' in s and 't_sim_ms' in s:
+        s['rtf'] = real_time_factor(s['sim_s'], float(s['t_sim_ms']))
+    if 'mean_rate_hz' in s:
+        s['mean_rate_hz'] = mean_rate_hz(s['spikes'], s['recorded_neurons'], s['t_sim_ms'],
+                                         s['spike_start_ms'])
     s['watchdog_stopped'] = any(x.get('watchdog_stopped', False) for x in summaries)
     return s
 
 
 def merge_run(run_dir, n_ranks: int, timeout_s: float = 3600., keep_parts: bool = False) -> dict:
     """Rank 0's step after a distributed run: wait for all ranks, then write
-    ``config.yaml``, the merged ``spikes.h5`` and (last) ``summary.json`` in ``run_dir``."""
+    ``config.yaml``, the merged ``spikes.h5``, the raster and (last) ``summary.json`` in
+    ``run_dir``; the parts' spike files are removed after that.
+
+    A part's ``summary.json`` is its last file: once all exist, every part is complete."""
+    from .simulation import draw_raster, publish_summary, summary_line
     run_dir = Path(run_dir)
     parts = [rank_dir(run_dir, r) for r in range(n_ranks)]
     _wait_for([p / 'summary.json' for p in parts], timeout_s)
-    time.sleep(0.5)   # the kernel files are written right after the summaries
-    shutil.copyfile(parts[0] / 'config.yaml', run_dir / 'config.yaml')
+    atomic_write_text(run_dir / 'config.yaml', (parts[0] / 'config.yaml').read_text())
     spike_parts = [p / 'spikes.h5' for p in parts if (p / 'spikes.h5').exists()]
     n = merge_spike_files(spike_parts, run_dir / 'spikes.h5') if spike_parts else 0
     summaries = [json.loads((p / 'summary.json').read_text()) for p in parts]
@@ -610,11 +612,12 @@ def merge_run(run_dir, n_ranks: int, timeout_s: float = 3600., keep_parts: bool 
                                                          'max_over_ranks': summary['nest_timers']})
     if n != summary['spikes']:
         raise RuntimeError(f"merged {n} spikes but the ranks report {summary['spikes']}")
+    if (run_dir / 'spikes.h5').exists():
+        draw_raster(run_dir, float(summary['t_sim_ms']))
+    publish_summary(run_dir, summary)
     if not keep_parts:
         for p in spike_parts:
             p.unlink()
-    atomic_write_json(run_dir / 'summary.json', summary)
-    from .simulation import summary_line
     print(f"{summary_line(summary)} [{n_ranks} ranks merged]", flush=True)
     return summary
 

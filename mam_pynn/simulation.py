@@ -6,13 +6,17 @@ with progress, runs it in chunks of ``chunk_ms`` (progress, rate so far, and a
 watchdog that stops a run whose mean rate over a chunk exceeds ``max_mean_rate``),
 and writes the run directory of DESIGN.md: ``config.yaml``, ``spikes.h5`` (SONATA),
 ``vm.h5`` (when asked), ``figures/raster.png`` and, last, ``summary.json`` — its
-presence marks a finished run, which is never overwritten.
+presence marks a finished run, which is never overwritten. A non-empty directory
+without it (left by a crashed run) is refused too: its leftovers would sit beside
+the new run's files.
 """
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +60,61 @@ def summary_line(s: dict) -> str:
             f"build {s['build_s']:.2f} s, sim {s['sim_s']:.2f} s for {s['t_sim_ms']:g} ms "
             f"(RTF {s['rtf']:.2f}), {s['mean_rate_hz']:.2f} spikes/s, "
             f"peak memory {s['peak_rss_mb']:.0f} MB{stop}")
+
+
+def mean_rate_hz(n_spikes: int, n_recorded: int, t_done_ms: float, start_ms: float) -> float:
+    """Spikes per recorded neuron and second over the recorded window [start, t_done];
+    0 when nothing was recorded."""
+    window_s = max(float(t_done_ms) - float(start_ms), 0.) / 1000.
+    return n_spikes / n_recorded / window_s if n_recorded and window_s > 0 else 0.0
+
+
+def real_time_factor(sim_s: float, t_ms: float) -> float:
+    """Wall-clock seconds per second of biological time (NaN for an empty run)."""
+    return sim_s / (t_ms / 1000.) if t_ms > 0 else float('nan')
+
+
+def check_run_dir(run_dir, ignore=()) -> None:
+    """Refuse ``run_dir`` unless it is absent or empty (names in ``ignore`` aside):
+    a finished run (``summary.json``) is never overwritten, and the leftovers of a
+    crashed run would be mixed into the new one."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(f"output path {run_dir} exists and is not a directory")
+    if (run_dir / 'summary.json').exists():
+        raise FileExistsError(f"run directory {run_dir} already holds a finished run "
+                              f"(summary.json); choose another output directory")
+    left = sorted(p.name for p in run_dir.iterdir() if p.name not in ignore) \
+        if run_dir.is_dir() else []
+    if left:
+        raise FileExistsError(f"run directory {run_dir} holds files of an unfinished run "
+                              f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}) and "
+                              f"no summary.json; remove the directory or choose another one")
+
+
+def publish_summary(run_dir, summary: dict) -> Path:
+    """Write ``run_dir/summary.json`` last and only if no other run wrote one meanwhile:
+    the complete file is written under a unique name, then hard-linked to its final
+    name (which fails when that exists)."""
+    final = Path(run_dir) / 'summary.json'
+    tmp = atomic_write_json(Path(run_dir) / f'.summary.{uuid.uuid4().hex}.json', _plain(summary))
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise FileExistsError(f"another run wrote {final} while this one ran; this run's "
+                              f"summary is left in {tmp}") from None
+    os.unlink(tmp)
+    return final
+
+
+def draw_raster(run_dir, t_stop: float, say=_say) -> None:
+    """The same raster figure as `mam analyze` draws, in ``run_dir/figures``."""
+    from .analysis.plots import figure_raster_overview
+    from .analysis.spikes import read_run_info
+    try:
+        figure_raster_overview(read_run_info(run_dir), Path(run_dir) / 'figures', 0., t_stop)
+    except ImportError:  # matplotlib is optional (imported when drawing)
+        say("matplotlib not available: no raster figure")
 
 
 def mpi_comm_world():
@@ -138,19 +197,20 @@ class Simulation:
 
     # ------------------------------------------------------------------ run
 
-    def simulate(self, out_dir=None, progress: bool = True) -> dict:
+    def simulate(self, out_dir=None, progress: bool = True, figures: bool = True,
+                 before_summary=None) -> dict:
         """Build, run and record; write the run directory; return the summary dict.
 
-        ``out_dir`` defaults to ``runs/<simulation label>``. A directory holding a
-        finished run (``summary.json``) is refused before anything is done.
+        ``out_dir`` defaults to ``runs/<simulation label>``; a non-empty directory is
+        refused before anything is done (:func:`check_run_dir`). ``figures=False``
+        draws no raster (the parts of an MPI run: the merged run gets one).
+        ``before_summary(run_dir)`` runs before the simulator is shut down and
+        ``summary.json`` is written, for files that belong to the run (NEST timers):
+        the summary stays the last file.
         """
         say = _say if progress else (lambda msg: None)
         run_dir = Path(out_dir) if out_dir is not None else Path('runs') / self.label
-        if (run_dir / 'summary.json').exists():
-            raise FileExistsError(f"run directory {run_dir} already holds a finished run "
-                                  f"(summary.json); choose another output directory")
-        if run_dir.exists() and not run_dir.is_dir():
-            raise FileExistsError(f"output path {run_dir} exists and is not a directory")
+        check_run_dir(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / 'config.yaml',
                           yaml.safe_dump(self.run_config(), sort_keys=False))
@@ -178,8 +238,10 @@ class Simulation:
         t_done, watchdog, sim_s = self._run_chunks(backend, say)
         rss_sim, cpu2 = peak_rss_mb(), time.process_time()
         t2 = time.perf_counter()
-        summary = self._write_outputs(run_dir, backend, built, t_done, say)
+        summary = self._write_outputs(run_dir, backend, built, t_done, say, figures)
         n_proc, threads = backend.process_info()
+        if before_summary is not None:
+            before_summary(run_dir)
         backend.end()
         summary.update({
             'backend': self.backend, 'label': self.network.label, 'simulation_label': self.label,
@@ -188,13 +250,13 @@ class Simulation:
             't_sim_ms': t_done, 't_sim_requested_ms': self.T,
             'build_s': build_s, 'sim_s': sim_s,
             'build_cpu_s': cpu1 - cpu0, 'sim_cpu_s': cpu2 - cpu1,
-            'rtf': sim_s / (t_done / 1000.) if t_done > 0 else float('nan'),
+            'rtf': real_time_factor(sim_s, t_done),
             'peak_rss_mb': peak_rss_mb(), 'peak_rss_build_mb': rss_build,
             'peak_rss_sim_mb': rss_sim, 'num_processes': n_proc, 'threads': threads,
             'import_s': import_s, 'setup_s': t_setup, **built.timings, 'state_propagation_s': sim_s,
             'write_s': time.perf_counter() - t2, **watchdog,
         })
-        atomic_write_json(run_dir / 'summary.json', _plain(summary))
+        publish_summary(run_dir, summary)
         self.summary = summary
         self.run_dir = run_dir
         print(summary_line(summary), flush=True)
@@ -225,7 +287,7 @@ class Simulation:
                 spikes_total += n_spikes
                 rate = n_spikes / n_neurons / (d / 1000.)
                 say(f"simulated {t:g}/{self.T:g} ms in {sim_s:.2f} s "
-                    f"(RTF {sim_s / (t / 1000.):.2f}), rate {rate:.2f} spikes/s in this chunk, "
+                    f"(RTF {real_time_factor(sim_s, t):.2f}), rate {rate:.2f} spikes/s in this chunk, "
                     f"{spikes_total / n_neurons / (t / 1000.):.2f} so far")
                 if rate > bound:
                     say(f"WATCHDOG: mean rate {rate:.1f} spikes/s over the chunk ending at "
@@ -240,28 +302,20 @@ class Simulation:
 
     # ------------------------------------------------------------------ outputs
 
-    def _write_outputs(self, run_dir, backend, built, t_done, say) -> dict:
+    def _write_outputs(self, run_dir, backend, built, t_done, say, figures=True) -> dict:
         layout = self.populations_layout()
-        spikes = {}
-        for area in built.recorded_areas:
-            ids, times = backend.spikes(area)
-            order = np.lexsort((ids, times))
-            spikes[area] = (ids[order].astype(np.uint64), times[order].astype(np.float64))
+        # in the backend's order: write_sonata_spikes sorts them (time, then id) in the file
+        spikes = {area: backend.spikes(area) for area in built.recorded_areas}
         write_sonata_spikes(run_dir / 'spikes.h5', spikes)
         n_spikes = int(sum(len(t) for _, t in spikes.values()))
         n_rec = sum(v['size'] for a in built.recorded_areas for v in layout[a].values())
         start = float(self.params['recording_dict']['spike_dict'].get('start', 0.))
-        window = max(t_done - start, 0.) / 1000.
-        rate = n_spikes / n_rec / window if n_rec and window > 0 else 0.0
         self._write_vm(run_dir, backend, built)
-        try:  # the same raster figure as `mam analyze` draws
-            from .analysis.plots import figure_raster_overview
-            from .analysis.spikes import read_run_info
-            figure_raster_overview(read_run_info(run_dir), run_dir / 'figures', 0., t_done)
-        except ImportError:  # matplotlib is optional
-            say("matplotlib not available: no raster figure")
+        if figures:
+            draw_raster(run_dir, t_done, say)
         self.spikes = spikes
-        return {'spikes': n_spikes, 'recorded_neurons': n_rec, 'mean_rate_hz': rate}
+        return {'spikes': n_spikes, 'recorded_neurons': n_rec, 'spike_start_ms': start,
+                'mean_rate_hz': mean_rate_hz(n_spikes, n_rec, t_done, start)}
 
     def _write_vm(self, run_dir, backend, built):
         if not self.params['recording_dict']['record_vm']:

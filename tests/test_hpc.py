@@ -185,37 +185,120 @@ def test_merge_spike_files(tmp_path):
 
 def test_merge_summaries():
     a = {'backend': 'nest', 'spikes': 10, 'build_s': 2.0, 'sim_s': 5.0, 't_sim_ms': 1000.,
-         'peak_rss_mb': 300., 'recorded_neurons': 100, 'mean_rate_hz': 0.1}
-    b = {**a, 'spikes': 30, 'build_s': 3.0, 'sim_s': 4.0, 'peak_rss_mb': 350.}
+         'peak_rss_mb': 300., 'recorded_neurons': 100, 'mean_rate_hz': 0.1,
+         'spike_start_ms': 0., 'import_s': 1.0, 'build_cpu_s': 2.0, 'sim_cpu_s': 4.0,
+         'peak_rss_build_mb': 250., 'peak_rss_sim_mb': 300.}
+    b = {**a, 'spikes': 30, 'build_s': 3.0, 'sim_s': 4.0, 'peak_rss_mb': 350., 'import_s': 1.5,
+         'build_cpu_s': 2.5, 'sim_cpu_s': 3.0, 'peak_rss_build_mb': 280., 'peak_rss_sim_mb': 350.}
     s = hpc.merge_summaries([a, b])
     assert s['spikes'] == 40 and s['build_s'] == 3.0 and s['sim_s'] == 5.0
     assert s['rtf'] == pytest.approx(5.0)
     assert s['peak_rss_mb_per_rank'] == [300., 350.] and s['peak_rss_mb'] == 350.
+    # values rank 0 measured of itself: the maximum over ranks, not rank 0's
+    assert (s['import_s'], s['build_cpu_s'], s['sim_cpu_s']) == (1.5, 2.5, 4.0)
+    assert (s['peak_rss_build_mb'], s['peak_rss_sim_mb']) == (280., 350.)
     assert s['num_processes'] == 2
     assert s['mean_rate_hz'] == pytest.approx(0.4)
     with pytest.raises(ValueError):
         hpc.merge_summaries([])
 
 
-def test_merge_run(tmp_path):
+def test_merged_rate_counts_from_the_recording_start():
+    """Spikes recorded from 200 ms of a 1000 ms run: the rate of a merged run divides by
+    0.8 s, as a one-rank run does (it divided by the whole 1 s)."""
+    from mam_pynn.simulation import mean_rate_hz, real_time_factor
+    one = {'spikes': 40, 'recorded_neurons': 100, 't_sim_ms': 1000., 'spike_start_ms': 200.,
+           'sim_s': 5.0, 'peak_rss_mb': 1.}
+    one['mean_rate_hz'] = mean_rate_hz(40, 100, 1000., 200.)
+    one['rtf'] = real_time_factor(5.0, 1000.)
+    assert one['mean_rate_hz'] == pytest.approx(40 / 100 / 0.8)
+    parts = [{**one, 'spikes': 10, 'mean_rate_hz': 0.}, {**one, 'spikes': 30, 'mean_rate_hz': 0.}]
+    merged = hpc.merge_summaries(parts)
+    assert merged['mean_rate_hz'] == pytest.approx(one['mean_rate_hz'])
+    assert merged['rtf'] == pytest.approx(one['rtf'])
+    assert mean_rate_hz(5, 100, 100., 200.) == 0.0     # nothing recorded yet: no rate
+
+
+CONFIG = 'label: x\nsim_params: {t_sim: 100.}\npopulations:\n  V1:\n    23E: {first_id: 0, size: 10}\n'
+
+
+def _write_parts(run_dir):
     base = {'backend': 'nest', 'label': 'x', 'neurons': 10, 'synapses': 5, 'build_s': 1.0,
             'sim_s': 2.0, 't_sim_ms': 100., 'rtf': 20., 'recorded_neurons': 10,
-            'mean_rate_hz': 0.0, 'threads': 1, 'num_processes': 1, 'spikes': 0}
+            'mean_rate_hz': 0.0, 'spike_start_ms': 0., 'threads': 1, 'num_processes': 1,
+            'spikes': 0}
     for r, n in enumerate((3, 4)):
-        d = hpc.rank_dir(tmp_path, r)
+        d = hpc.rank_dir(run_dir, r)
         d.mkdir(parents=True)
-        (d / 'config.yaml').write_text('label: x\n')
+        (d / 'config.yaml').write_text(CONFIG)
         _write_part(d / 'spikes.h5', {'V1': (np.arange(n) * 2 + r, np.linspace(1, 90, n))})
         (d / 'nest_kernel.json').write_text(json.dumps({'time_update': 1.0 + r, 'rank': r}))
         (d / 'summary.json').write_text(json.dumps({**base, 'spikes': n, 'peak_rss_mb': 100. + r}))
+
+
+def test_merge_run(tmp_path):
+    pytest.importorskip('matplotlib')
+    _write_parts(tmp_path)
     s = hpc.merge_run(tmp_path, 2, timeout_s=5)
     assert s['spikes'] == 7 and s['peak_rss_mb_per_rank'] == [100., 101.]
+    assert s['mean_rate_hz'] == pytest.approx(7 / 10 / 0.1)
     assert s['nest_timers'] == {'time_update': 2.0}
     assert json.loads((tmp_path / 'summary.json').read_text())['spikes'] == 7
-    assert (tmp_path / 'config.yaml').read_text() == 'label: x\n'
+    assert (tmp_path / 'config.yaml').read_text() == CONFIG
     with h5py.File(tmp_path / 'spikes.h5') as f:
         assert len(f['spikes/V1/timestamps']) == 7
     assert not (hpc.rank_dir(tmp_path, 0) / 'spikes.h5').exists()
+    assert (tmp_path / 'figures' / 'raster.png').stat().st_size > 0   # one raster, merged
+    assert not list(tmp_path.glob('.summary.*'))
+
+
+def test_merge_run_keeps_the_parts_when_the_summary_cannot_be_written(tmp_path):
+    """The parts' spike files go only after the merged run is published: here another run
+    wrote summary.json meanwhile, the merge fails and the parts are still there."""
+    _write_parts(tmp_path)
+    (tmp_path / 'summary.json').write_text('{"other": 1, "t_sim_ms": 100.0}\n')
+    with pytest.raises(FileExistsError, match='another run wrote'):
+        hpc.merge_run(tmp_path, 2, timeout_s=5)
+    assert json.loads((tmp_path / 'summary.json').read_text())['other'] == 1
+    assert all((hpc.rank_dir(tmp_path, r) / 'spikes.h5').exists() for r in range(2))
+
+
+class _StubSimulation:
+    backend = 'nest'
+
+    def __init__(self):
+        self.calls = []
+
+    def simulate(self, out_dir, **kw):
+        self.calls.append((Path(out_dir), kw))
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        kw['before_summary'](out_dir)
+        assert not (Path(out_dir) / 'summary.json').exists()
+        return {'watchdog_stopped': False}
+
+
+def test_run_distributed_writes_nest_timers_before_the_summary(tmp_path, monkeypatch):
+    monkeypatch.setattr(hpc, 'nest_kernel_info', lambda: {'time_update': 1.5})
+    monkeypatch.setattr(hpc, 'mpi_rank_size', lambda: (0, 1))
+    sim = _StubSimulation()
+    hpc.run_distributed(sim, tmp_path / 'one')
+    assert json.loads((tmp_path / 'one' / 'nest_kernel.json').read_text()) == {'time_update': 1.5}
+    assert sim.calls[0][0] == tmp_path / 'one'
+    # rank 1 of 2: its part, without a raster of its own (the merged run draws one)
+    monkeypatch.setattr(hpc, 'mpi_rank_size', lambda: (1, 2))
+    monkeypatch.setattr(hpc, 'check_nest_mpi', lambda size: None)
+    hpc.run_distributed(sim, tmp_path / 'two')
+    out, kw = sim.calls[1]
+    assert out == hpc.rank_dir(tmp_path / 'two', 1) and kw['figures'] is False
+    assert (out / 'nest_kernel.json').is_file()
+
+
+def test_run_distributed_refuses_leftovers_beside_the_parts(tmp_path, monkeypatch):
+    monkeypatch.setattr(hpc, 'mpi_rank_size', lambda: (1, 2))
+    hpc.rank_dir(tmp_path, 0).mkdir(parents=True)     # another rank started: allowed
+    (tmp_path / 'spikes.h5').write_text('')           # an earlier run's merge: not allowed
+    with pytest.raises(FileExistsError, match=r'spikes\.h5.*remove the directory'):
+        hpc.run_distributed(_StubSimulation(), tmp_path)
 
 
 def test_merge_run_waits_for_missing_ranks(tmp_path):

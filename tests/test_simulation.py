@@ -106,6 +106,49 @@ def test_a_finished_run_is_never_overwritten(run):
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
 
 
+def test_a_crashed_runs_leftovers_are_refused(tmp_path):
+    """A directory left by a crashed run (here its vm.h5) is not reused: the new run's
+    files would sit beside it. Nothing is written into it."""
+    M = MultiAreaModel(NETWORK, simulation=True, sim_spec=SIM)
+    (tmp_path / 'r').mkdir()
+    (tmp_path / 'r' / 'vm.h5').write_bytes(b'old')
+    with pytest.raises(FileExistsError, match=r'unfinished run \(vm\.h5\).*remove the directory'):
+        M.simulation.simulate(out_dir=tmp_path / 'r', progress=False)
+    assert [p.name for p in (tmp_path / 'r').iterdir()] == ['vm.h5']
+    (tmp_path / 'empty').mkdir()
+    from mam_pynn.simulation import check_run_dir
+    check_run_dir(tmp_path / 'empty')            # an empty directory is fine
+    check_run_dir(tmp_path / 'absent')
+
+
+def test_summary_is_published_only_if_none_appeared_meanwhile(tmp_path):
+    from mam_pynn.simulation import publish_summary
+    publish_summary(tmp_path, {'spikes': 1})
+    assert json.loads((tmp_path / 'summary.json').read_text()) == {'spikes': 1}
+    with pytest.raises(FileExistsError, match='another run wrote'):
+        publish_summary(tmp_path, {'spikes': 2})
+    assert json.loads((tmp_path / 'summary.json').read_text()) == {'spikes': 1}
+
+
+def test_files_written_before_the_summary(tmp_path):
+    """``before_summary`` runs while the summary is not yet there (NEST's timers must not
+    come after it: summary.json marks a complete run); ``figures=False`` draws no raster."""
+    M = MultiAreaModel(NETWORK, simulation=True, sim_spec={
+        **SIM, 'areas_simulated': ['V1'],
+        'recording_dict': {'areas_recorded': ['V1'], 'spike_dict': {'start': 20.}}})
+    seen = []
+
+    def hook(run_dir):
+        seen.append(sorted(p.name for p in run_dir.iterdir() if not p.name.startswith('.')))
+        (run_dir / 'extra.json').write_text('{}')
+    s = M.simulation.simulate(out_dir=tmp_path / 'r', progress=False, figures=False,
+                              before_summary=hook)
+    assert seen == [['config.yaml', 'spikes.h5']]
+    assert not (tmp_path / 'r' / 'figures').exists()
+    assert s['spike_start_ms'] == 20. and s['spikes'] > 0
+    assert s['mean_rate_hz'] == pytest.approx(s['spikes'] / s['recorded_neurons'] / 0.03)
+
+
 def test_watchdog_stops_a_run_above_the_rate_bound(tmp_path):
     _, s = simulate(tmp_path, 'w', max_mean_rate=1e-3)
     assert s['watchdog_stopped'] is True and s['status'] == 'stopped_by_watchdog'

@@ -66,6 +66,8 @@ def test_nest_two_ranks_merge_into_one_run(nest_2x1):
     per_rank = [json.loads((r / 'summary.json').read_text())['spikes'] for r in ranks]
     assert len(per_rank) == 2 and all(n > 0 for n in per_rank) and sum(per_rank) == s['spikes']
     assert not any((r / 'spikes.h5').exists() for r in ranks)   # parts removed after the merge
+    assert (out / 'figures' / 'raster.png').is_file()             # one raster, of the merged run
+    assert not any((r / 'figures').exists() for r in ranks)
 
 
 def test_nest_same_spikes_for_2x1_and_1x2(nest_2x1, config, nest_mpi_env, mpi_run, tmp_path_factory):
