@@ -8,6 +8,11 @@ squares (ring-buffer and target-table costs fixed from NEST's source) and printe
 form of `mam_pynn.hpc.MEMORY_COSTS`; the table and fit go to --out (JSON).
 
     .venv/bin/python hpc/calibrate_memory.py --fit --out hpc/results/memory_calibration.json
+    .venv/bin/python hpc/calibrate_memory.py --loo hpc/results/memory_calibration.json   # no runs
+
+--loo FILE refits the rows of an earlier --out file (counts recomputed with today's code),
+once with all rows and once without each row, and prints the errors (the leave-one-out
+column of hpc/results/memory_calibration.md); it runs no simulation.
     source hpc/env.sh && python hpc/calibrate_memory.py --ranks 2 --out hpc/memory_check_2ranks.json
 """
 from __future__ import annotations
@@ -115,6 +120,22 @@ def fit(rows: list[dict]) -> dict:
     return dict(zip(FITTED, (float(v) for v in x)))
 
 
+def leave_one_out(rows: list[dict]) -> list[dict]:
+    """Per row: measured, predicted with MEMORY_COSTS (the rounded fit), by the fit on
+    all rows, and by the fit without that row."""
+    from mam_pynn.hpc import rank_memory_mb
+    full = fit(rows)
+    out = []
+    for i, r in enumerate(rows):
+        P, T = r['sim']['num_processes'], r['sim']['local_num_threads']
+        left_out = fit(rows[:i] + rows[i + 1:])
+        out.append({'name': r['name'], 'measured_mb': r['measured_peak_mb'],
+                    'memory_costs_mb': rank_memory_mb(r['counts'], P, T)['total'],
+                    'fit_mb': rank_memory_mb(r['counts'], P, T, full)['total'],
+                    'loo_mb': rank_memory_mb(r['counts'], P, T, left_out)['total']})
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--worker', help=argparse.SUPPRESS)
@@ -128,11 +149,35 @@ def main(argv=None) -> int:
     ap.add_argument('--out', help='write the table (and fit) as JSON here')
     ap.add_argument('--add', action='append', default=[], metavar='JSON',
                     help='also use the rows of an earlier --out file (same ranks x threads)')
+    ap.add_argument('--loo', metavar='JSON', help='leave-one-out errors of the fit to the rows of '
+                    'an earlier --out file (no simulation); --out writes them as JSON')
     args = ap.parse_args(argv)
     if args.worker:
         worker(args.worker)
         return 0
     from mam_pynn.hpc import network_counts, rank_memory_mb
+    if args.loo:
+        rows = json.loads(Path(args.loo).read_text())['rows']
+        if len(rows) < 5:
+            ap.error(f"{args.loo}: leave-one-out needs at least 5 rows for 4 fitted costs, got {len(rows)}")
+        for r in rows:
+            r['counts'] = network_counts(r['net'], r['sim'])   # with today's count fields
+        loo = leave_one_out(rows)
+        print('| size | measured MB | MEMORY_COSTS MB | error | fit on all MB | error | left out MB | error |')
+        print('| --- |' + ' ---: |' * 7)
+        for r in loo:
+            for k in ('memory_costs', 'fit', 'loo'):
+                r[f'{k}_error'] = r[f'{k}_mb'] / r['measured_mb'] - 1
+            print(f"| {r['name']} | {r['measured_mb']:,.0f} | " + ' | '.join(
+                f"{r[f'{k}_mb']:,.0f} | {100 * r[f'{k}_error']:+.1f}%" for k in ('memory_costs', 'fit', 'loo'))
+                + ' |')
+        print('max |error|: ' + ', '.join(f"{label} {100 * max(abs(r[f'{k}_error']) for r in loo):.1f}%"
+                                          for k, label in (('memory_costs', 'MEMORY_COSTS'),
+                                                           ('fit', 'fit on all'), ('loo', 'left out'))))
+        if args.out:
+            from mam_pynn.io import atomic_write_json
+            atomic_write_json(args.out, {'source': args.loo, 'fit': fit(rows), 'rows': loo})
+        return 0
     rows = []
     for path in args.add:
         for r in json.loads(Path(path).read_text())['rows']:

@@ -25,7 +25,12 @@ and neurons of one run are not independent of each other), so:
   shows it.
 
 Each of the three families is tested at alpha / 3, so the verdict "disagree" is a
-false alarm with probability at most alpha. The simulators *disagree* when any
+false alarm with probability at most alpha. The permutation p-values are discrete:
+with n runs per backend the smallest is 2 / C(2n, n) (the observed split and its
+mirror image), e.g. 2/252 for 5 seeds, so Benjamini-Hochberg can reject only when
+many comparisons reach it at once; the report states the smallest attainable p and
+that least number of rejections (``ks_min_p``, ``bh_min_rejections``), and
+``validate`` warns when a single comparison cannot be rejected on its own. The simulators *disagree* when any
 test rejects after correction; ``report['agree']``
 is False then and ``mam validate`` exits non-zero. Outputs (atomic):
 ``report.json``, ``report.md`` and ``report.png``.
@@ -85,10 +90,56 @@ Simulation(M, cfg.get('sim_params', {}), backend=backend).simulate(run_dir)
 """
 
 
+def _first_difference(stored, expected, path: str = '') -> str | None:
+    """Key path of the first difference between two nested parameter structures, or None
+    (lists and tuples compare alike; numbers by value)."""
+    if isinstance(stored, dict) and isinstance(expected, dict):
+        for k in sorted(set(stored) | set(expected), key=str):
+            sub = f'{path}.{k}' if path else str(k)
+            if k not in stored or k not in expected:
+                return sub
+            diff = _first_difference(stored[k], expected[k], sub)
+            if diff is not None:
+                return diff
+        return None
+    if isinstance(stored, (list, tuple)) and isinstance(expected, (list, tuple)):
+        if len(stored) != len(expected):
+            return path
+        for i, (a, b) in enumerate(zip(stored, expected)):
+            diff = _first_difference(a, b, f'{path}[{i}]')
+            if diff is not None:
+                return diff
+        return None
+    if isinstance(stored, float) and isinstance(expected, float) and math.isnan(stored) and math.isnan(expected):
+        return None
+    return None if stored == expected else path
+
+
+def _check_reused(run_dir: Path, config: dict, backend: str, seed: int) -> None:
+    """A finished run is reused only if it ran this configuration: its config.yaml must
+    hold the backend and the resolved network and simulation parameters of this seed."""
+    import yaml
+    from .params import network_defaults, resolve, sim_defaults
+    path = run_dir / 'config.yaml'
+    if not path.exists():
+        raise ValueError(f"{run_dir} holds a finished run without config.yaml; remove it or "
+                         f"choose another --out")
+    stored = yaml.safe_load(path.read_text()) or {}
+    expected = {'backend': backend,
+                'network_params': resolve(config.get('network_params', {}), network_defaults()),
+                'sim_params': resolve(dict(config.get('sim_params', {}), rng_seed=int(seed)),
+                                      sim_defaults())}
+    diff = _first_difference({k: stored.get(k) for k in expected}, expected)
+    if diff is not None:
+        raise ValueError(f"{run_dir} holds a finished run of another configuration (first "
+                         f"difference: {diff}); remove it or choose another --out")
+
+
 def run_once(config: dict, backend: str, seed: int, run_dir: Path, progress: bool = True) -> Path:
     """One simulation in its own process (isolated simulator state and peak memory)."""
     run_dir = Path(run_dir)
     if (run_dir / 'summary.json').exists():
+        _check_reused(run_dir, config, backend, seed)
         if progress:
             _say(f"reusing the finished run {run_dir}")
         return run_dir
@@ -205,6 +256,34 @@ def ks_permutation(runs_a: list, runs_b: list, rng: np.random.Generator) -> tupl
     return observed, float(p)
 
 
+def ks_min_p(n_a: int, n_b: int) -> float:
+    """The smallest p-value ``ks_permutation`` can return for n_a and n_b runs: the
+    observed split always counts, and its mirror image too when n_a == n_b (same distance)."""
+    n = math.comb(n_a + n_b, n_a)
+    if n <= MAX_PERMUTATIONS:
+        return (2 if n_a == n_b else 1) / n
+    return 1 / (MAX_PERMUTATIONS + 1)
+
+
+def bh_min_rejections(p_min: float, m: int, level: float) -> int:
+    """Least k such that k p-values at ``p_min`` among m let Benjamini-Hochberg reject
+    (q = p_min m / k < level); k > m means the family can reject nothing."""
+    return math.floor(p_min * m / level) + 1
+
+
+def distribution_power_warning(report: dict) -> str | None:
+    """A warning when the distribution family cannot reject a single comparison on its own."""
+    k, m, p = report.get('bh_min_rejections'), report['n_tested_distributions'], report.get('ks_min_p')
+    if k is None or k <= 1:
+        return None
+    head = (f"warning: the smallest attainable permutation p is {p:.3g} (too few seeds), so "
+            f"Benjamini-Hochberg at {report['alpha_per_family']:.3g}")
+    if k > m:
+        return f"{head} cannot reject any of the {m} distribution comparisons"
+    return (f"{head} rejects only when at least {k} of the {m} distribution comparisons reach it; "
+            f"a distribution difference confined to fewer goes undetected")
+
+
 def _adjust_finite(pvalues, adjust) -> np.ndarray:
     """``adjust`` applied to the finite p-values only; NaN stay NaN and are not counted."""
     p = np.asarray(pvalues, float)
@@ -274,7 +353,8 @@ def compare(stats_by_backend: dict, alpha: float = 0.05, seed: int = 0) -> dict:
                 d, p_ks = ks_permutation([r[pop][metric] for r in stats_by_backend[a]],
                                          [r[pop][metric] for r in stats_by_backend[b]], rng)
                 c = {'pair': [a, b], 'welch_p': welch_p(per_seed[a], per_seed[b]),
-                     'ks_distance': d, 'ks_perm_p': p_ks}
+                     'ks_distance': d, 'ks_perm_p': p_ks,
+                     'ks_min_p': ks_min_p(len(stats_by_backend[a]), len(stats_by_backend[b]))}
                 m['comparisons'].append(c)
                 tests.append(c)
             entry['metrics'][metric] = m
@@ -301,10 +381,15 @@ def compare(stats_by_backend: dict, alpha: float = 0.05, seed: int = 0) -> dict:
     n_means = sum(t['means_differ'] for t in tests)
     n_dist = sum(t['distributions_differ'] for t in tests)
     n_overall = sum(t['differ'] for t in overall)
+    # what the discrete permutation p-values allow BH to reject at all
+    p_mins = [t['ks_min_p'] for t in tests if np.isfinite(t['ks_perm_p'])]
+    p_min = min(p_mins) if p_mins else math.nan
+    k_min = bh_min_rejections(p_min, len(p_mins), level) if p_mins else None
     return {'backends': backends, 'alpha': alpha, 'alpha_per_family': level, 'metrics': list(METRICS),
             'n_tests': len(tests), 'n_tested_means': int(np.isfinite(p_holm).sum()),
             'n_tested_distributions': int(np.isfinite(q_bh).sum()),
             'n_means_differ': int(n_means), 'n_distributions_differ': int(n_dist),
+            'ks_min_p': p_min, 'bh_min_rejections': k_min,
             'overall': overall, 'n_overall_differ': int(n_overall),
             'agree': bool(n_means == 0 and n_dist == 0 and n_overall == 0),
             'populations': populations}
@@ -312,14 +397,8 @@ def compare(stats_by_backend: dict, alpha: float = 0.05, seed: int = 0) -> dict:
 
 # ----------------------------------------------------------------------------- outputs
 
-def _atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` into a temporary sibling of ``path``, renamed on success."""
-    from .io import atomic_path
-    with atomic_path(path) as tmp:
-        write(str(tmp))
-
-
 def _plain(obj):
+    """JSON-safe copy; unlike simulation._plain, NaN becomes None (JSON has no NaN)."""
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -346,6 +425,9 @@ def report_markdown(report: dict) -> str:
              f"{report['n_tested_distributions']} distribution comparisons differ after "
              f"Benjamini-Hochberg), {report['n_overall_differ']} of {len(report['overall'])} overall "
              f"levels differ after Holm; each family at alpha/3 = {report['alpha_per_family']:.4g}).", '',
+             f"Smallest attainable permutation p: {_fmt(report.get('ks_min_p'))}; Benjamini-Hochberg "
+             f"rejects a distribution comparison only when at least {report.get('bh_min_rejections')} of "
+             f"{report['n_tested_distributions']} reach it.", '',
              '## Overall level (mean over populations of the population mean relative to the pair\'s '
              'common mean; 1 = equal)', '', '| statistic | pair | level (first) | level (second) | p (Holm) |',
              '|---|---|---|---|---|']
@@ -355,6 +437,9 @@ def report_markdown(report: dict) -> str:
         lines.append(f"| {METRIC_LABELS[t['metric']]} | {a}–{b2} | {lv(a)} | {lv(b2)} | "
                      f"{_fmt(t['welch_p_holm'], 2)}{'*' if t['differ'] else ''} |")
     lines.append('')
+    warning = distribution_power_warning(report)
+    if warning:
+        lines += [f"**{warning[0].upper() + warning[1:]}.**", '']
     run = report.get('run', {})
     if run:
         lines += [f"Seeds: {run.get('seeds')}; simulated {run.get('t_sim_ms')} ms per run, statistics "
@@ -418,7 +503,9 @@ def report_figure(report: dict, path: Path) -> None:
     axes[0].set_title('mean over seeds, 95 % CI (dots: seeds; red: populations that differ)', fontsize=9)
     axes[-1].set_xticks(x, pops, rotation=60, fontsize=8)
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format='png'))
+    from .io import atomic_path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format='png')
     plt.close(fig)
 
 
@@ -476,10 +563,14 @@ def validate(config: dict | None = None, backends=('nest', 'neuron', 'brian2'), 
                      'config': cfg, 'command': command or _invocation(), 'wall_s': time.perf_counter() - t0}
     report['timing'] = {b: {k: float(np.median([m['summary'].get(k, math.nan) for m in summaries[b]]))
                             for k in ('build_s', 'sim_s', 'peak_rss_mb')} for b in backends}
+    from .io import atomic_write_json, atomic_write_text
     report = _plain(report)
     report_figure(report, out / 'report.png')
-    _atomic_write(out / 'report.md', lambda tmp: Path(tmp).write_text(report_markdown(report)))
-    _atomic_write(out / 'report.json', lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
+    atomic_write_text(out / 'report.md', report_markdown(report))
+    atomic_write_json(out / 'report.json', report)
+    warning = distribution_power_warning(report)
+    if warning:
+        _say(f"validate: {warning}")
     if progress:
         _say(f"validate: {'AGREE' if report['agree'] else 'DISAGREE'}: "
              f"{report['n_means_differ']}/{report['n_tested_means']} means, "

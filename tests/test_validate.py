@@ -8,16 +8,20 @@ import yaml
 from mam_pynn import validate as V
 
 
-def synthetic_stats(rng, n_seeds=5, pops=('V1-23E', 'V1-23I', 'V1-4E', 'V1-4I'), scale=1.0, n=200):
+def synthetic_stats(rng, n_seeds=5, pops=('V1-23E', 'V1-23I', 'V1-4E', 'V1-4I'), scale=1.0, n=200,
+                    spread=1.0):
     """Per-run statistics as run_statistics returns them: a per-seed network effect plus
-    per-neuron scatter (so seeds, not neurons, are the independent units)."""
+    per-neuron scatter (so seeds, not neurons, are the independent units). ``spread``
+    widens the per-neuron scatter (CV of the rates, SD of CV ISI and LvR) at the same means."""
     runs = []
     for _ in range(n_seeds):
         run = {}
         for k, pop in enumerate(pops):
             mean_rate = (3. + 2 * k) * rng.lognormal(0., 0.05) * scale
-            rates = rng.gamma(2., mean_rate / 2., n)
-            run[pop] = {'rate': rates, 'cv_isi': rng.normal(0.8, 0.1, n), 'lvr': rng.normal(0.9, 0.1, n)}
+            shape = 2. / spread ** 2
+            rates = rng.gamma(shape, mean_rate / shape, n)
+            run[pop] = {'rate': rates, 'cv_isi': rng.normal(0.8, 0.1 * spread, n),
+                        'lvr': rng.normal(0.9, 0.1 * spread, n)}
         runs.append(run)
     return runs
 
@@ -55,6 +59,31 @@ def test_permutation_ks_respects_seed_variability():
     runs = [rng.normal(rng.normal(0, 1), 0.2, 500) for _ in range(10)]
     d, p = V.ks_permutation(runs[:5], runs[5:], rng)
     assert p > 0.05 and 0 < d <= 1
+
+
+def test_smallest_permutation_p_and_what_bh_needs():
+    """5 seeds per backend: 252 splits, mirror images equal, so p >= 2/252 and BH at
+    0.05/3 over 12 comparisons needs 6 of them at that minimum."""
+    rng = np.random.default_rng(6)
+    far = [rng.normal(0, 1, 100) for _ in range(5)], [rng.normal(10, 1, 100) for _ in range(5)]
+    assert V.ks_permutation(*far, rng)[1] == V.ks_min_p(5, 5) == pytest.approx(2 / 252)
+    assert V.ks_min_p(8, 8) == pytest.approx(1 / (V.MAX_PERMUTATIONS + 1))
+    report = V.compare({'a': synthetic_stats(rng), 'b': synthetic_stats(rng)})
+    assert report['ks_min_p'] == pytest.approx(2 / 252) and report['bh_min_rejections'] == 6
+    assert V.bh_min_rejections(2 / 252, 144, 0.05 / 3) == 69        # the committed V1+V2 report
+    assert 'at least 6 of the 12' in V.distribution_power_warning(report)
+    assert 'cannot reject any' in V.distribution_power_warning(dict(report, bh_min_rejections=13))
+    assert 'at least 6 of 12' in V.report_markdown(V._plain(report))
+
+
+def test_compare_detects_wider_distributions_at_equal_means():
+    """Per-neuron scatter doubled in every population, same means, 8 seeds per backend
+    (smallest p 1/2001): the distribution family must reject, and no warning is due."""
+    rng = np.random.default_rng(7)
+    report = V.compare({'a': synthetic_stats(rng, n_seeds=8, n=50),
+                        'b': synthetic_stats(rng, n_seeds=8, n=50, spread=2.)})
+    assert report['bh_min_rejections'] == 1 and V.distribution_power_warning(report) is None
+    assert report['n_distributions_differ'] > 0 and not report['agree']
 
 
 def test_compare_agrees_for_the_same_process():
@@ -100,6 +129,30 @@ def test_run_statistics_from_a_run_directory(tmp_path):
     np.testing.assert_allclose(st['V1-23E']['rate'], [len(t0) / 0.75, 0.])
     assert st['V1-23E']['cv_isi'][0] == pytest.approx(0.) and np.isnan(st['V1-23E']['cv_isi'][1])
     assert st['V1-23I']['rate'][0] == pytest.approx(3 / 0.75)     # the spike at 100 ms is transient
+
+
+def test_a_reused_run_must_match_the_configuration(tmp_path):
+    """A finished run directory is reused only when its config.yaml holds this backend and
+    the resolved parameters of this seed; otherwise the first differing key is named."""
+    from mam_pynn.params import network_defaults, resolve, sim_defaults
+    cfg = {'network_params': {'N_scaling': 0.01, 'K_scaling': 0.01}, 'sim_params': {'t_sim': 500.}}
+    run = tmp_path / 'nest-seed3'
+    run.mkdir()
+    stored = {'backend': 'nest', 'network_params': resolve(cfg['network_params'], network_defaults()),
+              'sim_params': resolve({'t_sim': 500., 'rng_seed': 3}, sim_defaults())}
+    (run / 'config.yaml').write_text(yaml.safe_dump(stored))
+    (run / 'summary.json').write_text('{}')
+    assert V.run_once(cfg, 'nest', 3, run, progress=False) == run      # reused, nothing ran
+    with pytest.raises(ValueError, match=r'sim_params\.rng_seed'):
+        V.run_once(cfg, 'nest', 4, run, progress=False)
+    with pytest.raises(ValueError, match=r'sim_params\.t_sim'):
+        V.run_once(dict(cfg, sim_params={'t_sim': 1000.}), 'nest', 3, run, progress=False)
+    with pytest.raises(ValueError, match=r'network_params\.K_scaling'):
+        V.run_once(dict(cfg, network_params={'N_scaling': 0.01, 'K_scaling': 0.02}), 'nest', 3, run,
+                   progress=False)
+    with pytest.raises(ValueError, match='difference: backend'):
+        V.run_once(cfg, 'brian2', 3, run, progress=False)
+    assert (run / 'summary.json').exists()                              # never overwritten
 
 
 def test_bad_input_is_refused_before_running(tmp_path):

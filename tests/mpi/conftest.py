@@ -1,7 +1,9 @@
 """MPI tests: they need the NEST built with MPI (hpc/build_nest_mpi.sh) and mpich's mpirun.
 
 Each test starts `mpirun -n 2 python ...` with the environment of hpc/env.sh; without
-the MPI build, the tests are skipped with the reason.
+the MPI build, the tests are skipped with the reason, unless MAM_REQUIRE_NEST_MPI=1 (CI,
+after building it): then a missing build or mpirun fails the NEST tests instead of hiding
+a failed build behind skips.
 """
 import os
 import subprocess
@@ -45,12 +47,16 @@ def mpi_env():
 
 
 @pytest.fixture(scope='session')
-def nest_mpi_env(mpi_env):
+def nest_mpi_env():
     """The environment of hpc/env.sh: mpi_env plus the NEST built with MPI."""
-    site = nest_mpi_site()
-    if site is None:
-        pytest.skip("NEST with MPI not built (run hpc/build_nest_mpi.sh)")
-    env = dict(mpi_env)
+    base, site = mpi_base_env(), nest_mpi_site()
+    missing = (f"no mpirun in {VENV_BIN} (pip install mpich)" if base is None else
+               "NEST with MPI not built (run hpc/build_nest_mpi.sh)" if site is None else None)
+    if missing and os.environ.get('MAM_REQUIRE_NEST_MPI') == '1':
+        pytest.fail(f"MAM_REQUIRE_NEST_MPI=1 but {missing}", pytrace=False)
+    if missing:
+        pytest.skip(missing)
+    env = dict(base)
     env['PYTHONPATH'] = site + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     return env
 
