@@ -28,6 +28,32 @@ TAU_RATE = 1.
 INITIAL_RATES_SEED = 123
 
 
+def input_statistics(A, B, rates, mu0, sigma2_0):
+    """Mean mu (mV) and standard deviation sigma (mV) of the input at the given rates.
+
+    A, B: drift and diffusion couplings tau_m K J and tau_m K J^2 (mV s per spike);
+    mu0, sigma2_0: the constant part (external drive, DC, replaced input).
+    """
+    return A @ rates + mu0, np.sqrt(np.maximum(B @ rates + sigma2_0, 0.))
+
+
+def euler_factors(dt, tau_rate=TAU_RATE):
+    """(exp(-dt/tau), 1 - exp(-dt/tau)) of the exponential Euler step."""
+    return np.exp(-dt / tau_rate), -np.expm1(-dt / tau_rate)
+
+
+def rate_step(A, B, rates, mu0, sigma2_0, decay, neuron: LIFParams):
+    """One exponential-Euler step of tau dnu/dt = -nu + Phi(mu, sigma) (NEST's
+    ``siegert_neuron`` update); ``decay`` from ``euler_factors``."""
+    p1, p2 = decay
+    return p1 * rates + p2 * siegert_rate(*input_statistics(A, B, rates, mu0, sigma2_0), neuron)
+
+
+def effective_connectivity(S, T, K, J, tau_s):
+    """G_ij = tau_m (S_i K_ij J_ij + T_i K_ij J_ij^2) from the slopes S, T of ``d_nu``."""
+    return tau_s * (S[:, None] * K * J + T[:, None] * K * J ** 2)
+
+
 def integrate_rate_dynamics(KJ, KJ2, mu0, sigma2_0, r0, n_steps, dt, neuron: LIFParams,
                             tau_s, record_every=1, tau_rate=TAU_RATE):
     """Exponential-Euler integration of the rate dynamics; returns the recorded rates.
@@ -44,15 +70,12 @@ def integrate_rate_dynamics(KJ, KJ2, mu0, sigma2_0, r0, n_steps, dt, neuron: LIF
     r = np.broadcast_to(r, batch_shape).copy()
     A = tau_s * np.asarray(KJ)
     B = tau_s * np.asarray(KJ2)
-    p1 = np.exp(-dt / tau_rate)
-    p2 = -np.expm1(-dt / tau_rate)
+    decay = euler_factors(dt, tau_rate)
     n_rec = n_steps // record_every
     out = np.empty(batch_shape + (n_rec + 1,))
     out[..., 0] = r
     for step in range(1, n_steps + 1):
-        mu = A @ r + mu0
-        sigma = np.sqrt(np.maximum(B @ r + sigma2_0, 0.))
-        r = p1 * r + p2 * siegert_rate(mu, sigma, neuron)
+        r = rate_step(A, B, r, mu0, sigma2_0, decay, neuron)
         if step % record_every == 0:
             out[..., step // record_every] = r
     return out
@@ -73,13 +96,11 @@ def final_rates(KJ, KJ2, mu0, sigma2_0, r0, n_steps, dt, neuron: LIFParams, tau_
     m0 = np.broadcast_to(mu0, r.shape).copy()
     s0 = np.broadcast_to(sigma2_0, r.shape).copy()
     A, B = tau_s * np.asarray(KJ), tau_s * np.asarray(KJ2)
-    p1, p2 = np.exp(-dt / tau_rate), -np.expm1(-dt / tau_rate)
+    decay = euler_factors(dt, tau_rate)
     active = np.arange(r.shape[1])
     escaped = np.zeros(r.shape[1], bool)
     for _ in range(n_steps):
-        mu = A @ x + m0
-        sigma = np.sqrt(np.maximum(B @ x + s0, 0.))
-        new = p1 * x + p2 * siegert_rate(mu, sigma, neuron)
+        new = rate_step(A, B, x, m0, s0, decay, neuron)
         r[:, active] = new
         keep = np.any(np.abs(new - x) > rtol * np.abs(new), axis=0)
         if escape_rate is not None:
@@ -311,7 +332,7 @@ class Theory:
             mu, sigma = mu[vector_filter], sigma[vector_filter]
         K, J = K[:, :-1], J[:, :-1]
         S, T = self.d_nu(mu, sigma)
-        G = self.tau_s * (S[:, None] * K * J + T[:, None] * K * J ** 2)
+        G = effective_connectivity(S, T, K, J, self.tau_s)
         return (G, S, T) if full_output else G
 
     def leading_eigenvalue(self, rates, **filters) -> complex:
@@ -343,6 +364,11 @@ def write_theory(M, path, theory_spec=None, stabilize: bool = False) -> Path:
     ``leading_eigenvalue`` (real, imag), ``structure_vec`` (and ``K_prime`` with
     ``stabilize``). ``.json``: the same as lists, rates also per area and population.
     ``.npy`` with ``stabilize``: K' alone (what ``K_stable`` reads). Written atomically.
+    With several initial conditions (``initial_rates_iter`` > 1) ``trajectory`` holds all
+    runs (runs, n, times) and rates, mu, sigma and the eigenvalue are those of the first
+    run; ``n_runs`` and ``rates_run`` (= 0) say so in the output.
+    ``stabilize`` stabilizes ``M`` as configured and needs ``K_stable = None`` (see
+    ``stabilization.stabilize``); it is checked before anything runs.
     """
     from ..io import atomic_path, atomic_write_json
     path = Path(path)
@@ -352,6 +378,9 @@ def write_theory(M, path, theory_spec=None, stabilize: bool = False) -> Path:
     if suffix == '.npy' and not stabilize:
         raise ValueError(f"theory output {path}: .npy holds K' only; use --stabilize, "
                          "or .npz/.json for rates")
+    if stabilize:
+        from .stabilization import require_raw_K
+        require_raw_K(M)
     theory = getattr(M, 'theory', None)
     if theory is None or theory_spec is not None:
         theory = Theory(M, theory_spec)
@@ -366,9 +395,10 @@ def write_theory(M, path, theory_spec=None, stabilize: bool = False) -> Path:
             progress(f"wrote K' ({K_prime.shape[0]}x{K_prime.shape[1]}) to {path}")
             return path
     _, traj, times = theory.integrate_siegert(full_output=True)
-    if not isinstance(traj, np.ndarray):
+    n_runs = 1 if isinstance(traj, np.ndarray) else len(traj)
+    if n_runs > 1:
         traj = np.stack(traj)
-        rates = traj[0, :, -1]
+        rates = traj[0, :, -1]      # rates, mu, sigma, eigenvalue: the first run
     else:
         rates = traj[:, -1]
     mu, sigma = theory.mu_sigma(rates)
@@ -376,7 +406,7 @@ def write_theory(M, path, theory_spec=None, stabilize: bool = False) -> Path:
     result = {'label': getattr(M, 'label', None), 'theory_label': theory.label,
               'structure_vec': list(M.structure_vec), 'rates': rates, 'mu': mu,
               'sigma': sigma, 'leading_eigenvalue': np.array([lam.real, lam.imag]),
-              'times': times, 'trajectory': traj}
+              'times': times, 'trajectory': traj, 'n_runs': n_runs, 'rates_run': 0}
     if K_prime is not None:
         result['K_prime'] = K_prime
     if suffix == '.npz':

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Theory
+from .core import TAU_RATE, Theory
 
 
 def nest_trajectory(theory: Theory, initial_rates=None):
@@ -36,7 +36,7 @@ def nest_trajectory(theory: Theory, initial_rates=None):
     nest.SetKernelStatus({'resolution': p['dt'], 'use_wfr': False, 'print_time': False})
     nest.SetDefaults('siegert_neuron', {'theta': nu.theta, 'V_reset': nu.V_reset,
                                         'tau_m': nu.tau_m, 'tau_syn': nu.tau_syn,
-                                        't_ref': nu.t_ref, 'tau': 1.})
+                                        't_ref': nu.t_ref, 'tau': TAU_RATE})
     pops = nest.Create('siegert_neuron', n)
     ext = nest.Create('siegert_neuron', 1, params={'rate': rate_ext, 'mean': rate_ext})
     dc = nest.Create('siegert_neuron', 1, params={'rate': 1., 'mean': 1.})

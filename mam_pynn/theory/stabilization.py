@@ -26,7 +26,8 @@ import time
 
 import numpy as np
 
-from .core import Theory, cortico_cortical_mask, final_rates, integrate_rate_dynamics, progress
+from .core import (Theory, cortico_cortical_mask, effective_connectivity, final_rates,
+                   input_statistics, integrate_rate_dynamics, progress)
 
 #: source populations whose cortico-cortical in-degrees the stabilization must not change
 FROZEN_CC_SOURCES = ('23I', '4E', '4I', '5I', '6I')
@@ -173,18 +174,18 @@ def stabilization_step(problem, K, fixed_point, f_transition, target=TARGET_FACT
     """Delta K (n x n) that moves the separatrix as the drive change to ``target`` would."""
     theory, tau_s = problem.theory, problem.tau_s
     mu0, sigma2_0 = problem._inputs(f_transition)
-    mu = tau_s * (K * problem.J) @ fixed_point + mu0[:, 0]
-    sigma2 = tau_s * (K * problem.J ** 2) @ fixed_point + sigma2_0[:, 0]
+    mu, sigma = input_statistics(tau_s * K * problem.J, tau_s * K * problem.J ** 2,
+                                 fixed_point, mu0[:, 0], sigma2_0[:, 0])
     fac = problem.ext_factor(f_transition)[:, 0]
-    S, T = theory.d_nu(mu, np.sqrt(sigma2))
-    G = tau_s * (S[:, None] * K * problem.J + T[:, None] * K * problem.J ** 2)
+    S, T = theory.d_nu(mu, sigma)
+    G = effective_connectivity(S, T, K, problem.J, tau_s)
     d_K_ext = (problem.ext_factor(target)[:, 0] - fac) * problem.K_ext
     d_bar_nu = tau_s * problem.rate_ext * d_K_ext * (S * problem.J_ext + T * problem.J_ext ** 2)
     evals, right = np.linalg.eig(G)
     left = np.linalg.inv(right)
     c = int(np.argmax(evals.real))             # the critical eigendirection
     epsilon = -(left[c] @ d_bar_nu) / (left[c] @ fixed_point)
-    denom = tau_s * (S[:, None] * problem.J + T[:, None] * problem.J ** 2)
+    denom = effective_connectivity(S, T, 1., problem.J, tau_s)   # G per unit in-degree
     with np.errstate(divide='ignore', invalid='ignore'):
         dK = np.real(epsilon * np.outer(right[:, c], left[c]) / denom)
     dK[~np.isfinite(dK)] = 0.
@@ -192,16 +193,40 @@ def stabilization_step(problem, K, fixed_point, f_transition, target=TARGET_FACT
     return dK, evals[c]
 
 
+def require_raw_K(M):
+    """Raise ValueError when ``M``'s in-degrees are already a stabilized K'.
+
+    With the default ``K_stable`` ('K_prime_original.npy') the model's K is upstream's
+    K' already; stabilizing it again would silently correct a corrected matrix.
+    """
+    K_stable = M.params['connection_params'].get('K_stable')
+    if K_stable is not None:
+        raise ValueError(f"stabilize: connection_params.K_stable is {K_stable!r}, so the "
+                         "model's in-degrees are already stabilized; set K_stable to None "
+                         "(null in a config file) to stabilize the raw K")
+
+
 def stabilize(M, theory_spec=None, iterations=4, scan=SCAN, refinements=7,
               target=TARGET_FACTOR, escape_rate=ESCAPE_RATE, verbose=True, history=None):
     """Stabilized in-degree matrix K' (n x n) of network ``M`` (Schuecker, Schmidt et al.).
 
+    Stabilizes ``M`` as configured (its g, rate_ext, weights, 5E/6E drive factors), starting
+    from its raw in-degrees: ``M`` must have ``connection_params.K_stable = None``
+    (ValueError otherwise). Upstream's K_prime_original belongs to the paper's network,
+    ``MultiAreaModel(SCHUECKER2017_NETWORK)``; other parameters give another K'.
     ``theory_spec`` defaults to upstream's script settings (dt 0.01, T 30); each of the
-    ``iterations`` scans the 5E/6E drive, locates the saddle point and corrects K; it
-    stops early once no run of the scan escapes (stable up to the scan's end).
+    ``iterations`` (>= 1) scans the 5E/6E drive, locates the saddle point and corrects K;
+    it stops early once no run of the scan escapes (stable up to the scan's end).
     ``history`` (a list) receives a dict per correction (transition, saddle, eigenvalue).
-    For upstream's K_prime_original, ``M`` is the network of SCHUECKER2017_NETWORK.
     """
+    require_raw_K(M)
+    if not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise ValueError(f"stabilize: iterations must be an int >= 1, got {iterations!r}")
+    if not isinstance(refinements, (int, np.integer)) or refinements < 1:
+        raise ValueError(f"stabilize: refinements must be an int >= 1, got {refinements!r}")
+    scan = np.asarray(scan, float).ravel()
+    if scan.size == 0 or not np.all(np.isfinite(scan)):
+        raise ValueError(f"stabilize: scan must hold finite drive factors, got {scan!r}")
     spec = dict(STABILIZATION_THEORY)
     spec.update(theory_spec or {})
     problem = _Problem(M, spec)
