@@ -5,7 +5,7 @@ Each run is a fresh process through ``mam_pynn.simulation.Simulation`` (what
 would for a user. Ratios are against NEST measured in the same invocation.
 
 ``--cold`` first runs NEURON and Brian2 once with an empty compiled-code cache
-(a temporary ``MAM_PYNN_CACHE``) to show what the first run ever costs; the timed
+(a temporary ``MAM_CACHE_DIR``) to show what the first run ever costs; the timed
 runs that follow use the normal user cache, and a second warm run per backend
 shows that no later run compiles anything.
 
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     rows = {}
     if args.cold:
         with tempfile.TemporaryDirectory(prefix='mam-cold-cache-') as cache:
-            env = dict(os.environ, MAM_PYNN_CACHE=cache)
+            env = dict(os.environ, MAM_CACHE_DIR=cache)
             for b in ('neuron', 'brian2'):
                 say(f"{b}: first run with an empty code cache ...")
                 rows[f'{b} (cold cache)'] = run(cfg, b, env)

@@ -1,10 +1,11 @@
 """mam_pynn on NEST versus a minimal direct-NEST builder of the same network.
 
-The whole 32-area model at N_scaling = K_scaling = 0.01 (about 41k neurons and
-3.8 M synapses), simulated for 1 s with 1 and 2 threads. Each run is a separate
-subprocess, so peak memory (ru_maxrss) is clean. Reports build time, simulation
-time and peak memory of both, and mam_pynn / direct-NEST ratios (goal: build
-<= 1.10x, simulation <= 1.02x, memory <= 1.25x).
+The whole 32-area model at N_scaling = K_scaling = 0.01 (41,174 neurons and
+2,409,156 synapses: the "neurons" and "synapses" of a run's summary.json), simulated
+for 1 s with 1 and 2 threads. Each run is a separate subprocess, so peak memory
+(ru_maxrss) is clean. Reports build time, simulation time and peak memory of both,
+and mam_pynn / direct-NEST ratios (goal: build <= 1.10x, simulation <= 1.02x,
+memory <= 1.25x).
 
     python benchmarks/bench_nest_build.py [--t-sim 1000] [--threads 1 2] [--scaling 0.01]
                                           [--repeat 1]

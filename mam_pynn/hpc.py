@@ -560,7 +560,7 @@ def _first_index_at_or_after(ts, t: float, lo: int) -> int:
 # maximum over ranks: the slowest or largest rank bounds the run)
 _SUM_FIELDS = ('spikes',)
 _MAX_FIELDS = ('build_s', 'sim_s', 'setup_s', 'network_creation_s', 'local_connections_s',
-               'cortico_cortical_connections_s', 'state_propagation_s', 'write_s', 'import_s',
+               'cortico_cortical_connections_s', 'finish_build_s', 'state_propagation_s', 'write_s', 'import_s',
                'build_cpu_s', 'sim_cpu_s', 'peak_rss_build_mb', 'peak_rss_sim_mb')
 
 

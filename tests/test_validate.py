@@ -93,7 +93,8 @@ def test_compare_agrees_for_the_same_process():
 
 
 def test_compare_detects_a_systematic_difference():
-    """Rates 15 % higher everywhere (about what NEURON gives without the charge correction)."""
+    """Rates 15 % higher everywhere (a systematic shift; NEURON without the charge correction
+    gives more, see validation/v1_v2_neuron_uncorrected)."""
     rng = np.random.default_rng(4)
     report = V.compare({'a': synthetic_stats(rng), 'b': synthetic_stats(rng, scale=1.15)})
     assert not report['agree']

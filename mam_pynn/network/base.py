@@ -9,6 +9,28 @@ from __future__ import annotations
 
 import numpy as np
 
+# pyNN.setup needs a maximum delay up front on NEURON and Brian2 (NEST sizes it itself);
+# the MAM's delays, local and inter-area, stay far below it
+MAX_DELAY_MS = 1000.0
+
+# The Python-side backends (NEURON, Brian2, generic PyNN on NEST) hold per-synapse arrays
+# in numpy and, on NEURON and nest-generic, one Python object per synapse: meant for
+# small subsets. Plans with more synapses are refused before anything is built (the
+# NEST fast path keeps synapses out of Python). Override per backend with
+# ``max_synapses=`` or by changing this constant.
+MAX_SYNAPSES_PYTHON_BACKENDS = 2_000_000
+
+
+def check_python_synapse_limit(plan, backend: str, limit: int | None = None) -> None:
+    """Refuse a plan with more synapses than a Python-side backend is meant to build."""
+    limit = MAX_SYNAPSES_PYTHON_BACKENDS if limit is None else int(limit)
+    if plan.n_synapses > limit:
+        raise ValueError(
+            f"the {backend} backend builds synapses in Python and is meant for small subsets: "
+            f"this network has {plan.n_synapses:,} synapses, above the limit of {limit:,} "
+            f"(mam_pynn.network.base.MAX_SYNAPSES_PYTHON_BACKENDS); use backend nest, "
+            f"or fewer areas or a smaller scaling")
+
 
 class Backend:
     """Interface; handles returned by ``create_population`` are backend-specific."""
@@ -76,6 +98,16 @@ class Backend:
 
     def end(self) -> None:
         pass
+
+    def _area_index(self, area: str, pops: list) -> 'AreaIndex':
+        """The :class:`AreaIndex` of ``area``, made from its population handles on first use."""
+        index = self.__dict__.setdefault('_index', {})
+        if area not in index:
+            idx = AreaIndex()
+            for pop in pops:
+                idx.add(pop.first_id, pop.size)
+            index[area] = idx
+        return index[area]
 
 
 def lognormal_params(mean: float, sd: float) -> tuple[float, float]:

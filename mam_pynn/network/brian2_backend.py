@@ -1,12 +1,12 @@
 """Brian2 backend: one pyNN.brian2 population, bulk connections, exact Poisson drive.
 
-What this adds to the generic PyNN path, and why (measured with pyNN 0.13,
-Brian2 2.9.0, Cython 3 on 2 shared cores):
+What this adds to the generic PyNN path, and why (found with pyNN 0.13, Brian2
+2.9.0 and Cython 3; no timing below is measured by a script here):
 
 - pyNN.brian2 makes one ``NeuronGroup`` per population and one ``Synapses``
   per projection; Brian2 generates and compiles code per object, and the code
   names the object, so the first run of a V1+V2 subset would compile hundreds
-  of code objects (several s each) and every step would call each one. Here
+  of code objects (each compiled on its own) and every step would call each one. Here
   all simulated neurons are ONE ``IF_curr_exp`` population (per-neuron
   ``i_offset``; the model's populations are index ranges of it), all recurrent
   synapses are two projections (excitatory, inhibitory), all Poisson drive one
@@ -26,7 +26,7 @@ Brian2 2.9.0, Cython 3 on 2 shared cores):
   ``poisson_generator`` does; inputs with equal weight and delay are merged
   (exact).
 - Brian2 derives the exact integrator of IF_curr_exp with sympy in every
-  process (5-10 s, most of a small build): it is kept on disk
+  process (seconds, a large part of a small build): it is kept on disk
   (``<cache>/brian2-stateupdaters``, keyed by the equations and the kinds of
   their variables), so later runs read it.
 - ``$MAM_BRIAN2_TARGET`` = ``cython`` (default when Cython is installed) or
@@ -41,11 +41,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..units import if_curr_exp_params, pa_to_na
-from .base import AreaIndex
-from .drawing import cache_dir, draw_projection, merge_poisson
+from .base import MAX_DELAY_MS
+from ..connectivity import cache_dir
+from .drawing import draw_projection, on_grid
 from .generic import PyNNBackend
-
-MAX_DELAY_MS = 1000.0
 
 
 TARGETS = ('cython', 'numpy')
@@ -151,9 +150,9 @@ def bulk_connector_class():
 class Brian2Backend(PyNNBackend):
     """pyNN.brian2 for small subsets (see the module docstring)."""
 
-    def __init__(self, target: str | None = None):
+    def __init__(self, target: str | None = None, max_synapses: int | None = None):
         self.codegen_target = configure_brian2(target)
-        super().__init__('brian2')
+        super().__init__('brian2', max_synapses)
         self.name = 'brian2'
         self._BulkConnector = bulk_connector_class()
         self._slots, self._i_offset, self._neuron_params = [], [], None
@@ -167,18 +166,18 @@ class Brian2Backend(PyNNBackend):
 
     def check_plan(self, plan) -> None:
         """Refuse what this path cannot build, before anything is built."""
-        if plan.dt <= 0:
-            raise ValueError(f"dt must be > 0, got {plan.dt}")
+        super().check_plan(plan)
         for spec in plan.currents:
             if np.any(np.diff(np.asarray(spec.times_ms, float)) <= 0):
                 raise ValueError(f"step current into {spec.target}: times must increase")
 
     def setup(self, dt, seed, threads):
         import brian2
-        for var in ('OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_SIZE'):
-            if int(os.environ.get(var, '1') or 1) > 1:
-                raise RuntimeError("the brian2 backend runs in one process; this is an MPI "
-                                   f"run ({var}={os.environ[var]}): use the nest backend")
+        from ..hpc import mpi_rank_size
+        n_ranks = mpi_rank_size()[1]
+        if n_ranks > 1:
+            raise RuntimeError(f"the brian2 backend runs in one process; the launcher's environment "
+                               f"says {n_ranks} MPI ranks (mam_pynn.hpc.RANK_ENV): use the nest backend")
         if int(threads) > 1:
             print(f"brian2 backend: runs on one thread (local_num_threads = {threads} is ignored)",
                   file=sys.stderr, flush=True)
@@ -265,13 +264,15 @@ class Brian2Backend(PyNNBackend):
         sim.simulator.state.run(0.0)    # code generation and compilation happen here
 
     def _build_poisson(self, group):
-        """One Brian2 group of Poisson counters for every (target neuron, merged input)."""
+        """One Brian2 group of Poisson counters for every (target neuron, input); the
+        builder has merged inputs of equal weight and delay already."""
         import brian2
         lam, targets, weights, delays = [], [], [], []
         for post, specs in self._poisson.values():
-            groups = merge_poisson(specs, self.dt)
-            keep = groups.rates_hz > 0
-            for rate, w, d in zip(groups.rates_hz[keep], groups.weights_pa[keep], groups.delays_ms[keep]):
+            for spec in specs:
+                if spec.rate_hz <= 0:
+                    continue
+                rate, w, d = spec.rate_hz, spec.weight_pa, on_grid([spec.delay_ms], self.dt)[0]
                 lam.append(np.full(post.size, rate * self.dt * 1e-3))
                 targets.append(np.arange(post.offset, post.offset + post.size))
                 weights.append(np.full(post.size, pa_to_na(w)))

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
+from ..params import AREA_LIST
 from .plan import merged_poisson
 
 BACKENDS = {
@@ -58,6 +60,9 @@ def build_network(plan, backend, recorded_areas=(), spike_start_ms=0.0, vm=None,
                   progress=_stderr) -> BuiltNetwork:
     """Create populations, inputs, recorders and connections of ``plan`` on ``backend``.
 
+    ``recorded_areas``: areas whose spikes are recorded; those not simulated are skipped,
+    with a warning unless ``recorded_areas`` lists every area of the model (the default
+    of ``recording_dict.areas_recorded``: record whatever is simulated).
     ``vm``: None or {'fraction': f, 'dict': vm_dict} to record V_m of the first
     int(f * size) neurons of each population of the recorded areas.
     ``progress``: callable taking a line of text (None for silence).
@@ -69,12 +74,17 @@ def build_network(plan, backend, recorded_areas=(), spike_start_ms=0.0, vm=None,
     for spec in plan.populations:
         pops[spec.key] = backend.create_population(spec, plan.neuron_params,
                                                    plan.v0_mean, plan.v0_sd)
-    poisson = merged_poisson(plan.poisson) if backend.merge_poisson else plan.poisson
+    poisson = merged_poisson(plan.poisson, plan.dt) if backend.merge_poisson else plan.poisson
     for spec in poisson:
         backend.add_poisson(spec, pops[spec.target])
     for spec in plan.currents:
         backend.add_step_current(spec, pops[spec.target])
     recorded = [a for a in plan.areas if a in set(recorded_areas)]
+    unsimulated = [a for a in recorded_areas if a not in set(plan.areas)]
+    if unsimulated and not set(AREA_LIST) <= set(recorded_areas):   # all areas: the default
+        warnings.warn(f"areas_recorded {', '.join(unsimulated)} not simulated "
+                      f"(areas_simulated: {', '.join(plan.areas)}); nothing is recorded there",
+                      stacklevel=2)
     for area in recorded:
         area_pops = [pops[(area, p)] for p in plan.structure[area]]
         backend.record_spikes(area, area_pops, spike_start_ms)
@@ -104,8 +114,9 @@ def build_network(plan, backend, recorded_areas=(), spike_start_ms=0.0, vm=None,
             made += spec.n
         say(f"cortico-cortical connections: {k}/{len(plan.areas)} target areas ({area}), "
             f"{made} synapses")
-    backend.finish_build()
     t3 = time.perf_counter()
+    backend.finish_build()      # NEURON's pending inputs, Brian2's objects and code generation
+    t4 = time.perf_counter()
     timings = {'network_creation_s': t1 - t0, 'local_connections_s': t2 - t1,
-               'cortico_cortical_connections_s': t3 - t2}
+               'cortico_cortical_connections_s': t3 - t2, 'finish_build_s': t4 - t3}
     return BuiltNetwork(backend, plan, pops, recorded, timings)

@@ -11,24 +11,13 @@ compiled code between runs.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from .base import lognormal_params
 
 MAX_REDRAW_ROUNDS = 1000
-
-
-def cache_dir(sub: str) -> Path:
-    """``$MAM_PYNN_CACHE/<sub>`` (default ``$XDG_CACHE_HOME/mam_pynn`` or ``~/.cache/mam_pynn``)."""
-    root = os.environ.get('MAM_PYNN_CACHE') or Path(
-        os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'mam_pynn'
-    path = Path(root) / sub
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def redraw_normal(rng: np.random.Generator, mean: float, sd: float, n: int,
@@ -81,32 +70,3 @@ def on_grid(delays_ms, dt: float) -> np.ndarray:
     """Delays rounded to the nearest multiple of ``dt`` (at least ``dt``), as NEST does."""
     steps = np.maximum(np.rint(np.asarray(delays_ms, float) / dt), 1.0)
     return steps * dt
-
-
-@dataclass
-class PoissonGroups:
-    """All Poisson inputs of one target population, merged where exact.
-
-    Independent Poisson trains into the same neuron with the same weight and delay
-    sum to one Poisson train of the summed rate, so inputs are grouped by
-    (weight, delay). Group ``g`` gives every neuron a train of ``rates_hz[g]``.
-    """
-    rates_hz: np.ndarray
-    weights_pa: np.ndarray
-    delays_ms: np.ndarray
-    sources: list          # the plan's source tags merged into each group
-
-
-def merge_poisson(specs, dt: float) -> PoissonGroups:
-    """Group the ``PoissonSpec`` entries of one target by (weight, delay on the grid)."""
-    groups: dict = {}
-    for spec in specs:
-        if spec.rate_hz < 0:
-            raise ValueError(f"negative Poisson rate {spec.rate_hz} for {spec.target} from {spec.source}")
-        key = (float(spec.weight_pa), float(on_grid([spec.delay_ms], dt)[0]))
-        rate, tags = groups.get(key, (0.0, []))
-        groups[key] = (rate + float(spec.rate_hz), tags + [spec.source])
-    keys = list(groups)
-    return PoissonGroups(np.array([groups[k][0] for k in keys]),
-                         np.array([k[0] for k in keys]), np.array([k[1] for k in keys]),
-                         [groups[k][1] for k in keys])

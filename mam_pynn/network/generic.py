@@ -12,7 +12,7 @@ import importlib
 import numpy as np
 
 from ..units import if_curr_exp_params, pa_to_na
-from .base import AreaIndex, Backend, lognormal_params
+from .base import Backend, check_python_synapse_limit, lognormal_params
 
 
 def _negated_distribution_class():
@@ -31,8 +31,9 @@ class PyNNBackend(Backend):
     """Any ``pyNN.<simulator>`` module through the common PyNN API."""
     merge_poisson = True   # one source neuron per target neuron and input: keep them few
 
-    def __init__(self, simulator: str):
+    def __init__(self, simulator: str, max_synapses: int | None = None):
         self.name = simulator if simulator != 'nest' else 'nest-generic'
+        self.max_synapses = max_synapses   # None: base.MAX_SYNAPSES_PYTHON_BACKENDS
         self.simulator = simulator
         self.sim = importlib.import_module(f'pyNN.{simulator}')
         from pyNN.random import NumpyRNG, RandomDistribution
@@ -40,6 +41,12 @@ class PyNNBackend(Backend):
         self._recorded, self._vm_recorded, self._index = {}, {}, {}
         self._counted = 0
         self._spike_start = {}
+
+    def check_plan(self, plan) -> None:
+        """Refuse, before anything is built, a bad dt or a network too large for Python."""
+        if plan.dt <= 0:
+            raise ValueError(f"dt must be > 0, got {plan.dt}")
+        check_python_synapse_limit(plan, self.name, self.max_synapses)
 
     def setup(self, dt, seed, threads):
         extra = {'rng_seed': int(seed)}
@@ -99,14 +106,6 @@ class PyNNBackend(Backend):
         source = self.sim.StepCurrentSource(times=np.asarray(spec.times_ms, float),
                                             amplitudes=pa_to_na(np.asarray(spec.amplitudes_pa)))
         source.inject_into(post)
-
-    def _area_index(self, area, pops):
-        if area not in self._index:
-            idx = AreaIndex()
-            for pop in pops:
-                idx.add(int(pop.first_id), pop.size)
-            self._index[area] = idx
-        return self._index[area]
 
     def record_spikes(self, area, pops, start_ms):
         self._area_index(area, pops)

@@ -1,15 +1,16 @@
 """NEST fast path: pyNN.nest populations, native NEST connections and devices.
 
-Measured traps of pyNN.nest this path avoids (NEST 3.10, pyNN 0.13):
+Costs of pyNN.nest this path avoids (NEST 3.10, pyNN 0.13; not measured by a script
+here, benchmarks/bench_nest_build.py compares the whole build with direct NEST):
 - ``Population`` makes one ``ID`` and one ``NodeCollection`` per neuron and
-  pushes default initial values one ``set`` at a time (100k neurons: 14 s and
-  580 MB), and creates a spike recorder and a multimeter per population up
-  front; ``NativePopulation`` creates the NEST nodes in one call, keeps the ids
+  pushes default initial values one ``set`` at a time (seconds and hundreds
+  of MB for 100k neurons), and creates a spike recorder and a multimeter per
+  population up front; ``NativePopulation`` creates the NEST nodes in one call, keeps the ids
   as one integer array and makes recording devices only when asked;
-- ``FixedTotalNumberConnector`` draws every synapse in Python (about 190x slower
-  than NEST's ``fixed_total_number`` rule), and ``Projection`` calls
+- ``FixedTotalNumberConnector`` draws every synapse in Python (orders of magnitude
+  slower than NEST's ``fixed_total_number`` rule), and ``Projection`` calls
   ``GetConnections(...).sources()`` (a status dict per connection) and uses a
-  labelled synapse model (8 more bytes per synapse): here one ``nest.Connect``
+  labelled synapse model (more memory per synapse): here one ``nest.Connect``
   per population pair with a plain ``static_synapse`` and weights and delays
   drawn inside NEST, so nothing of the size "number of synapses" enters Python.
 Weights are passed to NEST in pA (the model's unit), delays in ms.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..units import if_curr_exp_params
-from .base import AreaIndex, Backend, lognormal_params
+from .base import Backend, lognormal_params
 
 NEURON_MODEL = 'iaf_psc_exp'   # what pyNN.nest's IF_curr_exp is with on-grid spikes
 
@@ -240,18 +241,10 @@ class NestBackend(Backend):
         self.nest.Connect(gen, post.node_collection, 'all_to_all',
                           {'synapse_model': 'static_synapse', 'weight': 1.0, 'delay': self.dt})
 
-    def _area_index(self, area, pops):
-        if area not in self._index:
-            idx = AreaIndex()
-            for pop in pops:
-                idx.add(pop.first_id, pop.size)
-            self._index[area] = idx
-        return self._index[area]
-
     def record_spikes(self, area, pops, start_ms):
         self._area_index(area, pops)
         sr = self.nest.Create('spike_recorder', params={'start': float(start_ms)})
-        # one Connect per area (NEST's per-call cost is ~5 ms; the area's ids are contiguous)
+        # one Connect per area, not per population (each Connect call has a fixed cost)
         nodes = pops[0].node_collection
         for pop in pops[1:]:
             nodes = nodes + pop.node_collection

@@ -1,9 +1,9 @@
 """NEURON backend: pyNN.neuron with mechanisms compiled once, numpy-drawn synapses.
 
-What this adds to the generic PyNN path, and why (measured with pyNN 0.13,
-NEURON 9.0.2 on 2 shared cores):
+What this adds to the generic PyNN path, and why (found with pyNN 0.13 and
+NEURON 9.0.2; no timing below is measured by a script here):
 
-- pyNN.neuron compiles its NMODL files (``nrnivmodl``, ~35 s) into its own
+- pyNN.neuron compiles its NMODL files (``nrnivmodl``, tens of seconds) into its own
   install directory on first import, which fails on a read-only install. Here
   they are compiled once into the user cache (keyed by the NEURON version and
   the .mod sources) and loaded before ``pyNN.neuron`` is imported, so no run
@@ -14,8 +14,10 @@ NEURON 9.0.2 on 2 shared cores):
 - NEURON integrates the membrane with fixed-step backward Euler while the
   exponential synaptic current decays exactly (``cnexp``): one input of weight w
   then injects the charge w dt / (1 - exp(-dt/tau_syn)) instead of w tau_syn,
-  10 % more at dt = 0.1 ms, tau_syn = 0.5 ms (mean V_m under Poisson drive off by
-  0.3 mV, network rates ~15 % high). Weights are therefore scaled by
+  10 % more at dt = 0.1 ms, tau_syn = 0.5 ms, so the mean input current is 10 % too
+  large (validation/v1_v2_neuron_uncorrected/report.json, V1+V2 over 5 seeds, without
+  the correction: population rates 1.3 to 2.2 times NEST's, 1.6 times on average,
+  while the corrected run agrees, validation/v1_v2). Weights are therefore scaled by
   tau_syn (1 - exp(-dt/tau_syn)) / dt, which makes the charge per input, and so
   the mean and variance of the input current, those of the exact solution that
   NEST and Brian2 compute. ``NeuronBackend(charge_correction=False)`` or the
@@ -53,10 +55,11 @@ from pathlib import Path
 import numpy as np
 
 from ..units import if_curr_exp_params, pa_to_na
-from .drawing import cache_dir, draw_projection, merge_poisson
+from .base import MAX_DELAY_MS
+from ..connectivity import cache_dir
+from .drawing import draw_projection, on_grid
 from .generic import PyNNBackend
 
-MAX_DELAY_MS = 1000.0
 # NEURON's parallel solver (pc.psolve, fixed step) refuses a minimum delay between ranks
 # that is not longer than dt (it tests mindelay - 1e-10 < dt: "mindelay is 0 (or less
 # than dt for fixed step method)"), while delays here lie on the dt grid down to dt
@@ -101,7 +104,7 @@ def mechanisms_dir() -> Path:
     target = cache_dir('neuron-mechanisms') / digest.hexdigest()[:16]
     if _compiled_lib(target):
         return target
-    print(f"compiling pyNN's NEURON mechanisms once into {target} (about a minute)",
+    print(f"compiling pyNN's NEURON mechanisms once into {target} (may take a minute)",
           file=sys.stderr, flush=True)
     work = Path(tempfile.mkdtemp(prefix='build-', dir=target.parent))
     try:
@@ -174,7 +177,7 @@ def drawn_connector_class():
 class NeuronBackend(PyNNBackend):
     """pyNN.neuron for small subsets (see the module docstring)."""
 
-    def __init__(self, charge_correction: bool | None = None):
+    def __init__(self, charge_correction: bool | None = None, max_synapses: int | None = None):
         if charge_correction is None:
             flag = os.environ.get('MAM_NEURON_CHARGE_CORRECTION', '1').strip().lower()
             if flag not in ('0', '1', 'true', 'false', 'on', 'off'):
@@ -186,7 +189,7 @@ class NeuronBackend(PyNNBackend):
             pass
         load_mechanisms()
         with contextlib.redirect_stdout(io.StringIO()):  # "Mechanisms already loaded" notice
-            super().__init__('neuron')
+            super().__init__('neuron', max_synapses)
         self.name = 'neuron'
         self.charge_correction = bool(charge_correction)
         self._DrawnConnector = drawn_connector_class()
@@ -194,11 +197,6 @@ class NeuronBackend(PyNNBackend):
         self._tau_syn = None
         self._projections = []
         self._started_at_reset = [0, 0]
-
-    def check_plan(self, plan) -> None:
-        """Nothing in the MAM is beyond NEURON; check only what this path assumes."""
-        if plan.dt <= 0:
-            raise ValueError(f"dt must be > 0, got {plan.dt}")
 
     def setup(self, dt, seed, threads):
         if int(threads) > 1:
@@ -249,20 +247,22 @@ class NeuronBackend(PyNNBackend):
 
     def _flush_poisson(self):
         """One SpikeSourcePoisson population per target and weight sign, made of all its
-        merged inputs (neuron k of group g drives target neuron k)."""
+        inputs (already merged by the builder; neuron k of input g drives target neuron k)."""
         for post, specs in self._pending_poisson.values():
-            groups = merge_poisson(specs, self.dt)
+            rates = np.array([s.rate_hz for s in specs], float)
+            weights = np.array([s.weight_pa for s in specs], float)
+            delays = on_grid([s.delay_ms for s in specs], self.dt)
             for negative in (False, True):
-                sel = np.flatnonzero(((groups.weights_pa < 0) == negative) & (groups.rates_hz > 0))
+                sel = np.flatnonzero(((weights < 0) == negative) & (rates > 0))
                 if sel.size == 0:
                     continue
                 n = post.size
                 src = self.sim.Population(n * sel.size,
-                                          self.sim.SpikeSourcePoisson(rate=np.repeat(groups.rates_hz[sel], n)),
+                                          self.sim.SpikeSourcePoisson(rate=np.repeat(rates[sel], n)),
                                           label=f"{post.label}<-poisson")
                 conn = self._DrawnConnector(np.arange(n * sel.size), np.tile(np.arange(n), sel.size),
-                                            np.repeat(self._weights_na(groups.weights_pa[sel]), n),
-                                            np.repeat(groups.delays_ms[sel], n))
+                                            np.repeat(self._weights_na(weights[sel]), n),
+                                            np.repeat(delays[sel], n))
                 self.sim.Projection(src, post, conn, self.sim.StaticSynapse(),
                                     receptor_type=self._receptor(-1.0 if negative else 1.0))
         self._pending_poisson = {}

@@ -204,20 +204,25 @@ def make_plan(M, sim_params: dict, input_source=None) -> NetworkPlan:
     return plan
 
 
-def merged_poisson(specs: list) -> list:
+def merged_poisson(specs: list, dt: float | None = None) -> list:
     """Poisson inputs with the same target, weight and delay merged into one.
 
     The superposition of independent Poisson trains is a Poisson train with the
     summed rate, so the network is statistically the same with fewer sources
-    (the generic PyNN path makes one source neuron per target neuron and input).
+    (the PyNN paths make one source neuron per target neuron and input). With
+    ``dt``, delays are first put on the time grid as the simulators do (so inputs
+    whose delays round alike merge too); without it they must be equal.
     """
+    from .drawing import on_grid
     merged: dict = {}
     for p in specs:
-        key = (p.target, p.weight_pa, p.delay_ms)
+        if p.rate_hz < 0:
+            raise ValueError(f"negative Poisson rate {p.rate_hz} for {p.target} from {p.source}")
+        delay = float(p.delay_ms) if dt is None else float(on_grid([p.delay_ms], dt)[0])
+        key = (p.target, float(p.weight_pa), delay)
         if key in merged:
             q = merged[key]
-            merged[key] = PoissonSpec(p.target, q.rate_hz + p.rate_hz, p.weight_pa, p.delay_ms,
-                                      q.source if q.source.startswith('merged') else 'merged')
+            merged[key] = PoissonSpec(p.target, q.rate_hz + p.rate_hz, q.weight_pa, delay, 'merged')
         else:
-            merged[key] = p
+            merged[key] = PoissonSpec(p.target, p.rate_hz, p.weight_pa, delay, p.source)
     return list(merged.values())

@@ -12,8 +12,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from mam_pynn.network.drawing import cache_dir, draw_projection, merge_poisson, on_grid
+from mam_pynn.connectivity import cache_dir
+from mam_pynn.network.drawing import draw_projection, on_grid
 from mam_pynn.network.neuron_backend import charge_factor
 
 HERE = Path(__file__).parent
@@ -39,9 +41,11 @@ def test_draw_projection_counts_signs_and_moments(w):
     np.testing.assert_allclose(d.delays_ms / 0.1, np.rint(d.delays_ms / 0.1), atol=1e-9)
     # multapses: with 20000 draws among 60000 pairs, repeats must occur
     assert len(np.unique(d.sources * 200 + d.targets)) < s.n
-    # uniform sources and targets
-    counts = np.bincount(d.targets, minlength=200)
-    assert abs(counts.mean() - s.n / 200) < 1e-9 and counts.std() < 3 * math.sqrt(s.n / 200)
+    # uniform sources and targets: Pearson's chi-square against equal counts
+    for idx, n_pop in ((d.sources, 300), (d.targets, 200)):
+        counts = np.bincount(idx, minlength=n_pop)
+        expected = s.n / n_pop
+        assert np.sum((counts - expected) ** 2 / expected) < stats.chi2.ppf(0.999, n_pop - 1)
 
 
 def test_draw_projection_moments_match_untruncated_normal():
@@ -76,19 +80,6 @@ def test_on_grid_rounds_and_floors_at_dt():
     np.testing.assert_allclose(on_grid([0.01, 0.14, 0.16, 2.0], 0.1), [0.1, 0.1, 0.2, 2.0])
 
 
-def test_merge_poisson_sums_only_equal_weight_and_delay():
-    p = lambda rate, w, d, tag: SimpleNamespace(target=('V1', '23E'), rate_hz=rate, weight_pa=w,
-                                               delay_ms=d, source=tag)
-    g = merge_poisson([p(100., 87.8, 1.0, 'a'), p(50., 87.8, 1.04, 'b'), p(10., 87.8, 3.0, 'c'),
-                       p(5., 20., 1.0, 'd')], dt=0.1)
-    assert len(g.rates_hz) == 3
-    k = [i for i, tags in enumerate(g.sources) if tags == ['a', 'b']][0]   # 1.04 ms is 1.0 on the grid
-    assert g.rates_hz[k] == 150. and g.weights_pa[k] == 87.8 and g.delays_ms[k] == pytest.approx(1.0)
-    assert sorted(g.rates_hz.tolist()) == [5., 10., 150.]
-    with pytest.raises(ValueError, match='negative'):
-        merge_poisson([p(-1., 1., 1., 'x')], dt=0.1)
-
-
 def test_charge_factor_makes_fixed_step_charge_exact():
     dt, tau = 0.1, 0.5
     f = charge_factor(tau, dt)
@@ -98,8 +89,28 @@ def test_charge_factor_makes_fixed_step_charge_exact():
 
 
 def test_cache_dir_follows_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv('MAM_PYNN_CACHE', str(tmp_path / 'c'))
+    monkeypatch.setenv('MAM_CACHE_DIR', str(tmp_path / 'c'))
     assert cache_dir('x') == tmp_path / 'c' / 'x' and (tmp_path / 'c' / 'x').is_dir()
+
+
+@pytest.mark.parametrize('module, cls', [('generic', 'PyNNBackend'), ('neuron_backend', 'NeuronBackend'),
+                                         ('brian2_backend', 'Brian2Backend')])
+def test_python_backends_refuse_too_many_synapses(module, cls, monkeypatch):
+    """Checked before any simulator is touched (no __init__ here: the plan check alone)."""
+    import importlib
+    from mam_pynn.network import base
+    be = object.__new__(getattr(importlib.import_module(f'mam_pynn.network.{module}'), cls))
+    be.name, be.max_synapses = cls, 1000
+    plan = SimpleNamespace(dt=0.1, n_synapses=1000, currents=[])
+    be.check_plan(plan)                                   # at the limit: fine
+    plan.n_synapses = 1001
+    with pytest.raises(ValueError, match=r'1,001 synapses, above the limit of 1,000.*use backend nest'):
+        be.check_plan(plan)
+    be.max_synapses = None                                # the module constant
+    monkeypatch.setattr(base, 'MAX_SYNAPSES_PYTHON_BACKENDS', 500)
+    with pytest.raises(ValueError, match='limit of 500'):
+        be.check_plan(SimpleNamespace(dt=0.1, n_synapses=501, currents=[]))
+    be.check_plan(SimpleNamespace(dt=0.1, n_synapses=500, currents=[]))
 
 
 # ------------------------------------------------------------------ compiled code is cached

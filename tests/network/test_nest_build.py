@@ -1,5 +1,6 @@
 """The network built on NEST (fast path): counts, weight and delay statistics, inputs."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -183,3 +184,56 @@ def test_nest_refuses_more_synapses_than_its_virtual_processes_hold():
     backend.check_plan(SimpleNamespace(n_synapses=100_000_000))
     with pytest.raises(ValueError, match='at least 2 NEST virtual processes'):
         backend.check_plan(SimpleNamespace(n_synapses=200_000_000))
+
+
+def _one_population_plan(n=2):
+    from mam_pynn.network.plan import NetworkPlan, PopulationSpec
+    from mam_pynn.params import SINGLE_NEURON_DICT
+    nrn = dict(SINGLE_NEURON_DICT, V_th=1000.)      # never fires: V_m integrates the input
+    plan = NetworkPlan(areas=['V1'], structure={'V1': ['23E']}, neuron_params=nrn,
+                       v0_mean=nrn['E_L'], v0_sd=0., dt=DT)
+    plan.populations.append(PopulationSpec('V1', '23E', n, 0.))
+    return plan
+
+
+def test_step_current_reaches_the_neurons_at_the_planned_time():
+    """The plan's step times are arrival times: NEST's generator is started one step early
+    to make up for its connection delay of one step, so V_m first moves in the step
+    starting at the planned time (as on NEURON and Brian2), not one step later."""
+    from mam_pynn.network import build_network, make_backend
+    from mam_pynn.network.plan import StepCurrentSpec
+    plan = _one_population_plan()
+    t_on, amp = 2.0, 100.
+    plan.currents.append(StepCurrentSpec(('V1', '23E'), np.array([t_on]), np.array([amp]), 'x'))
+    be = make_backend('nest')
+    be.setup(DT, 1, 1)
+    build_network(plan, be, recorded_areas=['V1'], progress=None,
+                  vm={'fraction': 1.0, 'dict': {'start': 0., 'stop': 5., 'interval': DT}})
+    be.prepare()
+    be.run(4.)
+    _, t, v = be.vm('V1')
+    e_l, tau_m, c_m = (plan.neuron_params[k] for k in ('E_L', 'tau_m', 'C_m'))
+    at = lambda time: v[np.isclose(t, time)]
+    np.testing.assert_array_equal(at(t_on), e_l)                 # nothing before t_on
+    step = amp * tau_m / c_m * -np.expm1(-DT / tau_m)             # one step of the current
+    np.testing.assert_allclose(at(t_on + DT), e_l + step, rtol=1e-6)
+
+
+def test_build_times_finish_build_apart_and_warns_about_unsimulated_recorded_areas():
+    from mam_pynn.network import build_network, make_backend
+    be = make_backend('nest')
+    be.setup(DT, 1, 1)
+    with pytest.warns(UserWarning, match='areas_recorded V2, V4 not simulated'):
+        net = build_network(_one_population_plan(), be, recorded_areas=['V1', 'V2', 'V4'],
+                            progress=None)
+    assert net.recorded_areas == ['V1']
+    assert set(net.timings) == {'network_creation_s', 'local_connections_s',
+                                'cortico_cortical_connections_s', 'finish_build_s'}
+    assert all(x >= 0 for x in net.timings.values())
+    from mam_pynn.params import AREA_LIST
+    be.setup(DT, 1, 1)
+    with warnings.catch_warnings(record=True) as caught:   # all areas (the default): no warning
+        warnings.simplefilter('always')
+        assert build_network(_one_population_plan(), be, recorded_areas=AREA_LIST,
+                             progress=None).recorded_areas == ['V1']
+    assert not [w for w in caught if 'not simulated' in str(w.message)]

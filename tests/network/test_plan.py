@@ -223,3 +223,24 @@ def test_bad_rates_and_short_series_are_clear_errors(tmp_path):
 def test_unknown_area_is_a_clear_error(model_v1_v2):
     with pytest.raises(ValueError, match="unknown area 'V99'"):
         make_plan(model_v1_v2, sim_params(areas_simulated=['V1', 'V99']))
+
+
+def test_merged_poisson_sums_equal_weight_and_delay_only():
+    from mam_pynn.network.plan import PoissonSpec, merged_poisson
+    a, b = ('V1', '23E'), ('V1', '4E')
+    specs = [PoissonSpec(a, 100., 87.8, 1.0, 'x'), PoissonSpec(a, 50., 87.8, 1.0, 'y'),
+             PoissonSpec(a, 10., 87.8, 3.0, 'z'),       # other delay
+             PoissonSpec(a, 5., 20., 1.0, 'w'),         # other weight
+             PoissonSpec(b, 7., 87.8, 1.0, 'v'),        # other target
+             PoissonSpec(a, 1., 87.8, 1.04, 'u')]       # 1.0 ms on the 0.1 ms grid only
+    exact = {(p.target, p.weight_pa, p.delay_ms): (p.rate_hz, p.source)
+             for p in merged_poisson(specs)}
+    assert exact == {(a, 87.8, 1.0): (150., 'merged'), (a, 87.8, 3.0): (10., 'z'),
+                     (a, 20., 1.0): (5., 'w'), (b, 87.8, 1.0): (7., 'v'),
+                     (a, 87.8, 1.04): (1., 'u')}
+    on_grid = {(p.target, p.weight_pa, round(p.delay_ms, 9)): p.rate_hz
+               for p in merged_poisson(specs, dt=0.1)}
+    assert on_grid == {(a, 87.8, 1.0): 151., (a, 87.8, 3.0): 10., (a, 20., 1.0): 5.,
+                       (b, 87.8, 1.0): 7.}
+    with pytest.raises(ValueError, match='negative Poisson rate'):
+        merged_poisson([PoissonSpec(a, -1., 1., 1., 'x')])
