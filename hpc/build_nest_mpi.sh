@@ -10,7 +10,7 @@
 # Then:   source hpc/env.sh
 #
 # Environment (all optional):
-#   MAM_NEST_PREFIX   install prefix   [$HOME/.cache/mam_pynn/nest-3.10.0-mpi]
+#   MAM_NEST_PREFIX   install prefix   [$MAM_CACHE_DIR (default ~/.cache/mam_pynn)/nest-3.10.0-mpi]
 #   MAM_NEST_VERSION  NEST version     [3.10.0]
 #   MAM_NEST_SRC      source tarball or unpacked source dir (else fetched from PyPI's sdist)
 #   MAM_PYTHON        Python whose PyNEST is built   [<repo>/.venv/bin/python, else python3]
@@ -27,7 +27,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VERSION="${MAM_NEST_VERSION:-3.10.0}"
-PREFIX="${MAM_NEST_PREFIX:-$HOME/.cache/mam_pynn/nest-${VERSION}-mpi}"
+PREFIX="${MAM_NEST_PREFIX:-${MAM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mam_pynn}/nest-${VERSION}-mpi}"   # as mam_pynn.hpc.nest_mpi_prefix
 PY="${MAM_PYTHON:-}"
 if [[ -z "$PY" ]]; then
   if [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; else PY="$(command -v python3)"; fi

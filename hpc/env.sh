@@ -13,7 +13,7 @@
 # MPI, Python bindings for the same Python) and make sure `python -c "import nest"` finds it.
 
 _mam_repo="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)"
-_mam_prefix="${MAM_NEST_PREFIX:-$HOME/.cache/mam_pynn/nest-3.10.0-mpi}"
+_mam_prefix="${MAM_NEST_PREFIX:-${MAM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mam_pynn}/nest-3.10.0-mpi}"   # as mam_pynn.hpc.nest_mpi_prefix
 if [ ! -f "$_mam_prefix/.mam_build_ok" ]; then
     echo "hpc/env.sh: no NEST with MPI in $_mam_prefix; run hpc/build_nest_mpi.sh first" >&2
     return 1 2>/dev/null || exit 1

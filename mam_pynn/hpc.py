@@ -64,6 +64,17 @@ USABLE_FRACTION = 0.9            # of a node's memory, for the OS and MPI buffer
 MAX_DELAY_SIGMAS = None          # None: sqrt(2 ln n) standard deviations (max of n normals)
 
 
+NEST_MPI_VERSION = '3.10.0'
+
+
+def nest_mpi_prefix() -> Path:
+    """Where hpc/build_nest_mpi.sh installs NEST with MPI: $MAM_NEST_PREFIX, else
+    nest-<version>-mpi in the package's cache folder (the scripts use the same rule)."""
+    from .connectivity import cache_dir
+    env = os.environ.get('MAM_NEST_PREFIX')
+    return Path(env) if env else cache_dir() / f'nest-{NEST_MPI_VERSION}-mpi'
+
+
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")

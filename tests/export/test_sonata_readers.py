@@ -17,6 +17,7 @@ import pytest
 from standin import SUBSET
 from edge_populations import edge_populations
 from mam_pynn.export.sonata import edge_files, load_sonata
+from mam_pynn.hpc import nest_mpi_prefix
 from export_rates import population_rates, rates_agree
 
 HERE = Path(__file__).parent
@@ -124,7 +125,7 @@ def test_bmtk_reads_edge_types(small_export):
 
 
 ENV_SH = Path(__file__).parents[2] / 'hpc' / 'env.sh'
-NEST_PREFIX = Path(os.environ.get('MAM_NEST_PREFIX', Path.home() / '.cache/mam_pynn/nest-3.10.0-mpi'))
+NEST_PREFIX = nest_mpi_prefix()
 # NEST loads the system HDF5 with RTLD_GLOBAL; h5py (its own HDF5) must be imported first
 H5PY_FIRST = 'import h5py\n'
 

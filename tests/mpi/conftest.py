@@ -18,8 +18,8 @@ VENV_BIN = Path(sys.executable).parent
 
 def nest_mpi_site() -> str | None:
     """site-packages of the NEST built by hpc/build_nest_mpi.sh, or None."""
-    prefix = Path(os.environ.get('MAM_NEST_PREFIX',
-                                 Path.home() / '.cache' / 'mam_pynn' / 'nest-3.10.0-mpi'))
+    from mam_pynn.hpc import nest_mpi_prefix
+    prefix = nest_mpi_prefix()
     marker = prefix / '.mam_build_ok'
     return marker.read_text().strip() if marker.is_file() else None
 
