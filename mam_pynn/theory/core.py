@@ -13,6 +13,8 @@ conditions or parameter variants at once).
 """
 from __future__ import annotations
 
+import copy
+
 import json
 import sys
 from pathlib import Path
@@ -143,6 +145,12 @@ class Theory:
         self.params['initial_rates'] = initial
         self.custom_params = theory_spec or {}
         self.network = network
+        # one neuron model: the network's (its C_m and J enter the theory anyway)
+        net_neuron = network.params['neuron_params']
+        if 'neuron_params' in spec and self.params['neuron_params'] != net_neuron:
+            raise ValueError("theory_params.neuron_params differ from the network's neuron_params: "
+                             "the theory uses the network's neuron model (set it in network_params)")
+        self.params['neuron_params'] = copy.deepcopy(net_neuron)
         self.neuron = LIFParams.from_neuron_params(self.params['neuron_params'])
         self._check_params()
         self.label = P.content_hash({'params': self.params,

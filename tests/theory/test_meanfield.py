@@ -179,3 +179,15 @@ def test_write_theory_with_several_initial_conditions_says_which_run(network, tm
     assert d['trajectory'].shape == (2, 254, 11) and d['n_runs'] == 2 and d['rates_run'] == 0
     np.testing.assert_array_equal(d['rates'], d['trajectory'][0, :, -1])
     assert not np.allclose(d['trajectory'][1, :, -1], d['rates'])
+
+
+def test_theory_uses_the_networks_neuron_model():
+    """A neuron parameter changed in network_params reaches the Siegert rates; a different
+    neuron model given to the theory alone is refused."""
+    from mam_pynn.model import MultiAreaModel
+    base = {}
+    M = MultiAreaModel(base, theory=True)
+    slow = MultiAreaModel({**base, 'neuron_params': {'single_neuron_dict': {'tau_m': 12.0}}}, theory=True)
+    assert M.theory.neuron.tau_m == pytest.approx(10.0) and slow.theory.neuron.tau_m == pytest.approx(12.0)
+    with pytest.raises(ValueError, match="network's neuron"):
+        MultiAreaModel(base, theory=True, theory_spec={'neuron_params': {'single_neuron_dict': {'tau_m': 12.0}}})
