@@ -121,6 +121,24 @@ def model_store() -> Path:
     return _conn.cache_dir() / 'models'
 
 
+def _is_data_file_name(value) -> bool:
+    """A file parameter naming a file of the (checksummed) data directory, e.g.
+    'fullscale_rates.json': it resolves again from any data directory."""
+    from .data import registry
+    return isinstance(value, str) and value in registry()
+
+
+def _stored_copy(path: Path) -> str:
+    """Content-addressed copy of a user's file in the model store (its path)."""
+    from .io import atomic_path
+    data = path.read_bytes()
+    dest = model_store() / 'files' / f"{hashlib.sha256(data).hexdigest()}{path.suffix}"
+    if not dest.is_file():
+        with atomic_path(dest) as tmp:
+            tmp.write_bytes(data)
+    return str(dest)
+
+
 def known_labels() -> list[str]:
     return sorted(p.stem for p in model_store().glob('*.json'))
 
@@ -303,22 +321,32 @@ class MultiAreaModel:
                              'DC': _array_digest(self.add_DC_drive), 'structure': self.structure})
 
     def _store(self) -> None:
+        """Store the parameters under the label so that ``MultiAreaModel(label)`` rebuilds it.
+
+        A user's file parameter (a K_stable matrix, full-scale rates) is stored by content
+        (``models/files/<sha256><suffix>``), never by its path: the label ignores paths, so
+        the file may since have been moved or deleted. A stored record that differs (an
+        older store holding paths) is refreshed.
+        """
         path = model_store() / f'{self.label}.json'
-        if path.is_file():
-            return
         params = copy.deepcopy(self.params)
-        # store file parameters so that they resolve again from anywhere
         for keys, resolved in ((('connection_params', 'K_stable'), self.K_stable_path),
                                (('fullscale_rates',), self.fullscale_rates_path)):
             holder = params
             for k in keys[:-1]:
                 holder = holder[k]
-            value = holder[keys[-1]]
-            if value is not None and Path(str(value)).expanduser().is_file():
-                holder[keys[-1]] = str(Path(resolved).resolve())
+            if resolved is not None and holder[keys[-1]] is not True \
+                    and not _is_data_file_name(holder[keys[-1]]):
+                holder[keys[-1]] = _stored_copy(Path(resolved))
+        record = {'label': self.label, 'network_params': params}
+        try:
+            if path.is_file() and json.loads(path.read_text()) == record:
+                return
+        except (OSError, ValueError):
+            pass  # unreadable or corrupt: rewrite it
         try:
             from .io import atomic_write_json
-            atomic_write_json(path, {'label': self.label, 'network_params': params})
+            atomic_write_json(path, record)
         except OSError:
             pass  # a read-only cache only costs the reload-by-label feature
 

@@ -128,6 +128,41 @@ def test_label_is_content_hash_and_reloads(default_model):
         np.testing.assert_array_equal(getattr(M2, name), getattr(M, name))
 
 
+def test_reload_by_label_survives_a_removed_file(default_model, tmp_path):
+    """A user's K_stable file is stored by content: the label reloads after the file is gone."""
+    import shutil
+    from mam_pynn.data import data_file
+    K = np.load(data_file('K_prime_original.npy')) * 0.9   # another network than the default
+    folder = tmp_path / 'mine'
+    folder.mkdir()
+    np.save(folder / 'K.npy', K)
+    M = MultiAreaModel({'connection_params': {'K_stable': str(folder / 'K.npy')}})
+    assert M.label != default_model.label
+    shutil.rmtree(folder)
+    M2 = MultiAreaModel(M.label)
+    assert M2 == M
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(M2, name), getattr(M, name))
+    stored = json.loads((model_store() / f'{M.label}.json').read_text())
+    assert str(tmp_path) not in json.dumps(stored)   # no path that can vanish
+
+
+def test_stale_store_record_is_refreshed(default_model, tmp_path):
+    """A record holding a path that no longer exists (older stores did) is rewritten."""
+    from mam_pynn.data import data_file
+    K = np.load(data_file('K_prime_original.npy')) * 0.8
+    np.save(tmp_path / 'K.npy', K)
+    M = MultiAreaModel({'connection_params': {'K_stable': str(tmp_path / 'K.npy')}})
+    record = model_store() / f'{M.label}.json'
+    stale = json.loads(record.read_text())
+    stale['network_params']['connection_params']['K_stable'] = str(tmp_path / 'gone.npy')
+    record.write_text(json.dumps(stale))
+    with pytest.raises(FileNotFoundError, match='gone.npy'):
+        MultiAreaModel(M.label)
+    MultiAreaModel({'connection_params': {'K_stable': str(tmp_path / 'K.npy')}})  # rebuilt
+    assert MultiAreaModel(M.label) == M
+
+
 def test_unknown_label_is_an_error():
     with pytest.raises(ValueError, match='no model with label'):
         MultiAreaModel('0123456789abcdef')
