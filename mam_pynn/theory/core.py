@@ -17,6 +17,7 @@ import copy
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,10 @@ from .siegert import LIFParams, siegert_derivatives, siegert_rate
 TAU_RATE = 1.
 #: seed of upstream's generator of random initial rates
 INITIAL_RATES_SEED = 123
+#: a state is a fixed point when |Phi(nu) - nu| <= CONVERGENCE_RTOL (1 + nu) for every population
+CONVERGENCE_RTOL = 1e-4
+#: the window (ms of pseudo-time) at the end of the trajectory whose change is reported
+LAST_CHANGE_WINDOW_MS = 5.
 
 
 def input_statistics(A, B, rates, mu0, sigma2_0):
@@ -296,6 +301,31 @@ class Theory:
         _, rates = self.integrate_siegert()
         return (rates if isinstance(rates, np.ndarray) else rates[0])[:, -1]
 
+    def transfer(self, rates) -> np.ndarray:
+        """Phi(mu(nu), sigma(nu)): the Siegert rates (spikes/s) the input at ``rates`` drives."""
+        mu, sigma = self.mu_sigma(rates)
+        return siegert_rate(mu, sigma, self.neuron)
+
+    def convergence(self, trajectory, times) -> dict:
+        """Did the rate dynamics reach a fixed point?
+
+        ``residual_hz``: max over populations of |Phi(nu_T) - nu_T| (= tau |dnu/dt|, zero at a
+        fixed point, independent of the recording interval); ``last_change_hz``: max |nu(T) -
+        nu(T - 5 ms)| along the recorded trajectory; ``converged``: every population within
+        ``CONVERGENCE_RTOL (1 + nu)`` of its fixed-point equation.
+        """
+        traj = np.asarray(trajectory, float)
+        rates = traj[:, -1]
+        residual = np.abs(self.transfer(rates) - rates)
+        times = np.asarray(times, float)
+        back = int(np.searchsorted(times, times[-1] - LAST_CHANGE_WINDOW_MS, side='left'))
+        back = min(back, len(times) - 2) if len(times) > 1 else 0
+        return {'converged': bool(np.all(residual <= CONVERGENCE_RTOL * (1. + np.abs(rates)))),
+                'residual_hz': float(residual.max()),
+                'last_change_hz': float(np.abs(rates - traj[:, back]).max()),
+                'last_change_window_ms': float(times[-1] - times[back]),
+                'rtol': CONVERGENCE_RTOL, 'max_rate_hz': float(rates.max())}
+
     # -------------------------------------------------------- around the fixed point
     def mu_sigma(self, rates, external=True, matrix_filter=None, vector_filter=None):
         """Mean mu (mV) and standard deviation sigma (mV) of the input at given rates.
@@ -369,8 +399,9 @@ def write_theory(M, path, theory_spec=None, stabilize: bool = False) -> Path:
     """Write the mean-field results of model ``M`` for ``mam theory --out F``.
 
     ``.npz``: arrays ``rates`` (stationary), ``mu``, ``sigma``, ``trajectory``, ``times``,
-    ``leading_eigenvalue`` (real, imag), ``structure_vec`` (and ``K_prime`` with
-    ``stabilize``). ``.json``: the same as lists, rates also per area and population.
+    ``leading_eigenvalue`` (real, imag), ``structure_vec``, the convergence check
+    ``converged``, ``residual_hz``, ``last_change_hz`` (``Theory.convergence``; an
+    ``UnconvergedWarning`` when not converged) (and ``K_prime`` with ``stabilize``). ``.json``: the same as lists, rates also per area and population.
     ``.npy`` with ``stabilize``: K' alone (what ``K_stable`` reads). Written atomically.
     With several initial conditions (``initial_rates_iter`` > 1) ``trajectory`` holds all
     runs (runs, n, times) and rates, mu, sigma and the eigenvalue are those of the first
@@ -411,7 +442,10 @@ def write_theory(M, path, theory_spec=None, stabilize: bool = False) -> Path:
         rates = traj[:, -1]
     mu, sigma = theory.mu_sigma(rates)
     lam = theory.leading_eigenvalue(rates)
+    conv = theory.convergence(traj[0] if n_runs > 1 else traj, times)
     result = {'label': getattr(M, 'label', None), 'theory_label': theory.label,
+              'converged': conv['converged'], 'residual_hz': conv['residual_hz'],
+              'last_change_hz': conv['last_change_hz'],
               'structure_vec': list(M.structure_vec), 'rates': rates, 'mu': mu,
               'sigma': sigma, 'leading_eigenvalue': np.array([lam.real, lam.imag]),
               'times': times, 'trajectory': traj, 'n_runs': n_runs, 'rates_run': 0}
@@ -427,6 +461,21 @@ def write_theory(M, path, theory_spec=None, stabilize: bool = False) -> Path:
         js = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.items()}
         js['rates_by_population'] = vector_to_dict(rates, M.area_list, M.structure)
         atomic_write_json(path, js)
+    if not conv['converged']:
+        warnings.warn(
+            f"mam theory: the rate dynamics did NOT reach a fixed point within T = "
+            f"{times[-1]:g} ms: |Phi(nu) - nu| up to {conv['residual_hz']:.3g} spikes/s, rates "
+            f"still changed by {conv['last_change_hz']:.3g} spikes/s in the last "
+            f"{conv['last_change_window_ms']:g} ms (max rate {conv['max_rate_hz']:.1f} spikes/s); "
+            f"the saved 'rates' are the end of the trajectory, not a stationary state "
+            f"(increase theory_params.T, or see README's Mean-field theory section)",
+            UnconvergedWarning, stacklevel=2)
+    state = ('converged' if conv['converged'] else
+             f"NOT converged (residual {conv['residual_hz']:.3g} spikes/s)")
     progress(f"wrote mean-field results to {path}: mean rate {rates.mean():.3f} spikes/s, "
-             f"leading eigenvalue {lam.real:.4f}")
+             f"leading eigenvalue {lam.real:.4f}, {state}")
     return path
+
+
+class UnconvergedWarning(UserWarning):
+    """The mean-field rate dynamics ended before reaching a fixed point."""

@@ -191,3 +191,41 @@ def test_theory_uses_the_networks_neuron_model():
     assert M.theory.neuron.tau_m == pytest.approx(10.0) and slow.theory.neuron.tau_m == pytest.approx(12.0)
     with pytest.raises(ValueError, match="network's neuron"):
         MultiAreaModel(base, theory=True, theory_spec={'neuron_params': {'single_neuron_dict': {'tau_m': 12.0}}})
+
+
+def _residual_by_hand(net, rates):
+    """max |Phi(mu, sigma) - nu| with mu, sigma from K, J, the drive and the DC (no Theory code)."""
+    neuron = net.params['neuron_params']['single_neuron_dict']
+    tau_s = neuron['tau_m'] * 1e-3
+    r = np.append(rates, net.params['input_params']['rate_ext'])
+    KJ = np.asarray(net.K_matrix) * np.asarray(net.J_matrix)
+    mu = tau_s * KJ @ r + neuron['tau_m'] / neuron['C_m'] * np.asarray(net.add_DC_drive)
+    sigma = np.sqrt(tau_s * (KJ * np.asarray(net.J_matrix)) @ r)
+    return np.max(np.abs(siegert_rate(mu, sigma, Theory(net, {}).neuron) - rates))
+
+
+def test_write_theory_reports_a_reached_fixed_point(network, tmp_path):
+    import warnings
+    net = network('ground_state')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')   # a converged run warns nothing
+        out = write_theory(net, tmp_path / 'gs.npz')
+    d = np.load(out)
+    assert bool(d['converged'])
+    assert d['residual_hz'] == pytest.approx(_residual_by_hand(net, d['rates']), rel=1e-6, abs=1e-12)
+    assert d['residual_hz'] < 1e-6
+
+
+def test_write_theory_warns_when_not_converged(network, tmp_path):
+    """The default (chi = 1.9) network still moves at T = 50 ms: say so, in the file and loudly."""
+    from mam_pynn.theory.core import UnconvergedWarning
+    net = network('default')
+    with pytest.warns(UnconvergedWarning, match='did NOT reach a fixed point'):
+        out = write_theory(net, tmp_path / 'default.json')
+    d = json.loads(out.read_text())
+    assert d['converged'] is False
+    traj, times = np.array(d['trajectory']), np.array(d['times'])
+    back = np.flatnonzero(np.isclose(times, times[-1] - 5.))[0]
+    assert d['last_change_hz'] == pytest.approx(np.abs(traj[:, -1] - traj[:, back]).max())
+    assert d['last_change_hz'] > 1.
+    assert d['residual_hz'] == pytest.approx(_residual_by_hand(net, np.array(d['rates'])), rel=1e-6)
