@@ -7,6 +7,11 @@ NEST's native connection rules and devices under pyNN.nest populations;
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
+import os
+import warnings
+
 import numpy as np
 
 # pyNN.setup needs a maximum delay up front on NEURON and Brian2 (NEST sizes it itself);
@@ -19,6 +24,38 @@ MAX_DELAY_MS = 1000.0
 # NEST fast path keeps synapses out of Python). Override per backend with
 # ``max_synapses=`` or by changing this constant.
 MAX_SYNAPSES_PYTHON_BACKENDS = 2_000_000
+
+
+# What importing pyNN.nest prints that is harmless here: pyNN tries to compile its optional
+# NEST extension (stochastic synapses, which the MAM does not use) with cmake at every import
+# and warns when it cannot; NEST 3.10 warns that pyNN uses a deprecated verbosity call.
+_HARMLESS_IMPORT_WARNINGS = ('Cannot find nest-config', 'Problem running cmake',
+                             'Unable to (compile|install) NEST extensions',
+                             r'\s*Provided for backward compatibility only')
+
+
+@contextlib.contextmanager
+def _without_nest_config():
+    """PATH without the folders holding nest-config: pyNN then skips building its extension."""
+    path = os.environ.get('PATH', '')
+    kept = [d for d in path.split(os.pathsep) if not os.path.isfile(os.path.join(d, 'nest-config'))]
+    os.environ['PATH'] = os.pathsep.join(kept)
+    try:
+        yield
+    finally:
+        os.environ['PATH'] = path
+
+
+def import_pynn(simulator: str):
+    """``pyNN.<simulator>``, imported without the harmless noise of pyNN.nest's import
+    (its extension build, NEST's deprecation note; the NEST banner is silenced by
+    ``PYNEST_QUIET``, which ``mam`` sets); real warnings stay visible."""
+    if simulator != 'nest':
+        return importlib.import_module(f'pyNN.{simulator}')
+    with warnings.catch_warnings(), _without_nest_config():
+        for message in _HARMLESS_IMPORT_WARNINGS:
+            warnings.filterwarnings('ignore', message=message, category=UserWarning)
+        return importlib.import_module('pyNN.nest')
 
 
 def check_python_synapse_limit(plan, backend: str, limit: int | None = None) -> None:

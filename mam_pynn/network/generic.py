@@ -7,12 +7,11 @@ through :mod:`mam_pynn.units`; current-based inhibitory weights are negative.
 """
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 
 from ..units import if_curr_exp_params, pa_to_na
-from .base import Backend, check_python_synapse_limit, lognormal_params
+from .base import Backend, check_python_synapse_limit, import_pynn, lognormal_params
 
 
 def _negated_distribution_class():
@@ -35,7 +34,7 @@ class PyNNBackend(Backend):
         self.name = simulator if simulator != 'nest' else 'nest-generic'
         self.max_synapses = max_synapses   # None: base.MAX_SYNAPSES_PYTHON_BACKENDS
         self.simulator = simulator
-        self.sim = importlib.import_module(f'pyNN.{simulator}')
+        self.sim = import_pynn(simulator)
         from pyNN.random import NumpyRNG, RandomDistribution
         self._NumpyRNG, self._RD = NumpyRNG, RandomDistribution
         self._recorded, self._vm_recorded, self._index = {}, {}, {}

@@ -20,14 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..units import if_curr_exp_params
-from .base import Backend, lognormal_params
+from .base import Backend, import_pynn, lognormal_params
 
 NEURON_MODEL = 'iaf_psc_exp'   # what pyNN.nest's IF_curr_exp is with on-grid spikes
 
 
 def _pynn_nest():
-    import pyNN.nest as sim
-    return sim
+    return import_pynn('nest')
 
 
 def native_population_class():
