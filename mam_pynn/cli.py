@@ -173,45 +173,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_connectivity)
 
     p = sub.add_parser('simulate', parents=[common], help='build and run the network')
-    p.add_argument('--out', required=True, metavar='RUN_DIR')
-    p.add_argument('--backend', choices=['nest', 'neuron', 'brian2'], help='default: config or nest')
+    p.add_argument('--out', required=True, metavar='RUN_DIR',
+                   help='run directory to create (refused if it holds a run or leftovers)')
+    p.add_argument('--backend', choices=['nest', 'neuron', 'brian2'],
+                   help="simulator (default: the config's backend, else nest)")
     p.add_argument('--sonata', metavar='DIR', help='run a SONATA circuit written by `mam export sonata`')
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser('theory', parents=[common], help='mean-field stationary rates')
-    p.add_argument('--out', required=True, metavar='FILE')
+    p.add_argument('--out', required=True, metavar='FILE',
+                   help=".npz or .json (rates, mu, sigma, convergence); .npy: K' (--stabilize)")
     p.add_argument('--stabilize', action='store_true', help="compute the stabilized in-degrees K'")
     p.set_defaults(func=cmd_theory)
 
     p = sub.add_parser('export', parents=[common], help='write the network as SONATA or NeuroML')
-    p.add_argument('format', choices=['sonata', 'neuroml'])
-    p.add_argument('--out', required=True, metavar='DIR')
+    p.add_argument('format', choices=['sonata', 'neuroml'], help='exchange format')
+    p.add_argument('--out', required=True, metavar='DIR', help='folder of the export')
     p.add_argument('--workers', type=int, default=None, metavar='N',
                    help='SONATA: processes writing edge files in parallel (default: the CPUs available)')
     p.add_argument('--overwrite', action='store_true', help='replace a finished export in DIR')
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser('analyze', parents=[common], help='statistics and figures of a finished run')
-    p.add_argument('run_dir', metavar='RUN_DIR')
+    p.add_argument('run_dir', metavar='RUN_DIR', help='a finished run (holds summary.json)')
     p.add_argument('--t-min', type=float, default=None,
                    help="skip this initial transient (ms; default: analyze_run's default)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser('validate', parents=[common], help='compare backends statistically')
-    p.add_argument('--backends', default='nest,neuron,brian2')
-    p.add_argument('--seeds', type=int, default=5)
-    p.add_argument('--out', required=True, metavar='DIR')
+    p.add_argument('--backends', default='nest,neuron,brian2', metavar='A,B,...',
+                   help='comma-separated backends to compare (default: nest,neuron,brian2)')
+    p.add_argument('--seeds', type=int, default=5, metavar='N',
+                   help='independent runs per backend, seeds 1..N (at least 2; default 5); '
+                   'more seeds make the permutation tests able to reject smaller differences')
+    p.add_argument('--out', required=True, metavar='DIR',
+                   help='report folder (report.json, report.md, report.png, the runs)')
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser('plan', parents=[common], help='memory and node estimate')
-    p.add_argument('--memory-per-node', type=float, metavar='GB')
+    p.add_argument('--memory-per-node', type=float, metavar='GB',
+                   help='memory of one node: also print the nodes needed')
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser('jobscript', parents=[common], help='write a cluster job script')
-    p.add_argument('--nodes', type=int, required=True)
-    p.add_argument('--ranks-per-node', type=int, required=True)
-    p.add_argument('--threads', type=int, required=True)
-    p.add_argument('--scheduler', default='slurm', choices=['slurm'])
+    p.add_argument('--nodes', type=int, required=True, help='compute nodes')
+    p.add_argument('--ranks-per-node', type=int, required=True, help='MPI ranks per node')
+    p.add_argument('--threads', type=int, required=True, help='OpenMP threads per rank')
+    p.add_argument('--scheduler', default='slurm', choices=['slurm'], help='batch system')
     p.add_argument('--run-dir', default=None, metavar='RUN_DIR', help='run directory of the job')
     p.add_argument('--out', metavar='FILE', help='write the script here (default: stdout)')
     p.set_defaults(func=cmd_jobscript)

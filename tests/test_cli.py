@@ -53,6 +53,16 @@ def test_every_subcommand_has_help(capsys):
         assert '--config' in capsys.readouterr().out
 
 
+def test_every_option_is_described():
+    """Each argument of each subcommand has a help text (``mam X --help`` explains it)."""
+    import argparse
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {action.dest}" for name, p in sub.choices.items() for action in p._actions
+               if not isinstance(action, argparse._HelpAction) and not action.help]
+    assert not missing, f"options without help: {missing}"
+
+
 def test_errors_exit_2_with_message(tmp_path, capsys):
     rc = main(['connectivity', '--config', str(tmp_path / 'absent.yaml'), '--out', str(tmp_path / 'x.json')])
     assert rc == 2
