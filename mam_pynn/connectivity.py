@@ -608,7 +608,8 @@ def full_scale_connectivity(network_params: dict, data_dir=None, use_cache: bool
     conn.meta = {'cache_key': key, 'code_version': CODE_VERSION}
     if verbose:
         _progress(f"derived connectivity: {len(conn.N_vec)} populations, "
-                  f"{conn.syn_matrix[:, :-1].sum():.4g} synapses "
+                  f"{conn.syn_matrix[:, :-1].sum():.4g} synapses at full scale with the raw "
+                  f"in-degrees (before K_stable and scaling) "
                   f"(anatomy {t1 - t0:.2f} s, connectivity {time.perf_counter() - t1:.2f} s)")
     if use_cache:
         try:
@@ -643,9 +644,14 @@ def summary(M) -> dict:
 
 
 def summary_line(M) -> str:
+    """One line of headline numbers, saying which in-degrees the synapse count has."""
     s = summary(M)
+    k_stable = M.params['connection_params']['K_stable']
+    which = ('raw in-degrees, K_stable off' if k_stable is None else
+             "stabilized in-degrees K', computed" if k_stable is True else
+             f"stabilized in-degrees K' from {Path(str(k_stable)).name}")
     return (f"model {s['label']}: {s['areas']} areas, {s['populations']} populations, "
-            f"{s['neurons']:,} neurons, {s['synapses']:,} synapses, "
+            f"{s['neurons']:,} neurons, {s['synapses']:,} synapses ({which}), "
             f"{s['projections']:,} projections (non-zero population pairs)")
 
 

@@ -238,6 +238,16 @@ def test_summary(M0):
     assert f"{s['synapses']:,}" in line and M0.label in line
 
 
+def test_summary_line_says_which_in_degrees(M0):
+    """The derivation message counts the raw K, the summary the configured one: both say so."""
+    from mam_pynn.model import MultiAreaModel
+    raw = MultiAreaModel({'connection_params': {'K_stable': None}})
+    assert 'raw in-degrees, K_stable off' in summary_line(raw)
+    stable = MultiAreaModel({})
+    assert "stabilized in-degrees K' from K_prime_original.npy" in summary_line(stable)
+    assert summary(raw)['synapses'] != summary(stable)['synapses']
+
+
 def load_yaml(path):
     import yaml
     with open(path) as f:
