@@ -108,6 +108,8 @@ def build_network(plan, backend, recorded_areas=(), spike_start_ms=0.0, vm=None,
     t2 = time.perf_counter()
     for k, area in enumerate(plan.areas, 1):
         if not by_target[area][1]:
+            say(f"cortico-cortical connections: {k}/{len(plan.areas)} target areas ({area}): "
+                f"none (it receives no cortico-cortical synapses from the simulated areas)")
             continue
         for spec in by_target[area][1]:
             backend.connect(spec, pops[spec.source], pops[spec.target])
