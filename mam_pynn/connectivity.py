@@ -124,11 +124,13 @@ def derivation_params(network_params: dict) -> dict:
 
 def check_number(value, name: str, condition: str = '> 0') -> float:
     """``value`` as a float if it is a finite number with ``condition`` ('> 0', '>= 0',
-    '< 0'); else a ValueError naming ``name`` and the value."""
-    ok = {'> 0': lambda x: x > 0, '>= 0': lambda x: x >= 0, '< 0': lambda x: x < 0}[condition]
+    '< 0', 'finite'); else a ValueError naming ``name`` and the value."""
+    ok = {'> 0': lambda x: x > 0, '>= 0': lambda x: x >= 0, '< 0': lambda x: x < 0,
+          'finite': lambda x: True}[condition]
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
             or not np.isfinite(value) or not ok(value):
-        raise ValueError(f"{name} must be a finite number {condition}, got {value!r}")
+        what = '' if condition == 'finite' else f' {condition}'
+        raise ValueError(f"{name} must be a finite number{what}, got {value!r}")
     return float(value)
 
 
@@ -145,9 +147,19 @@ def _check_derivation_params(network_params: dict) -> None:
                             ('fac_nu_ext_6E', '>= 0'), ('fac_nu_ext_TH', '>= 0'),
                             ('PSC_rel_sd_normal', '>= 0'), ('PSC_rel_sd_lognormal', '>= 0')):
         check_number(conn[name], f"connection_params.{name}", condition)
+    if network_params['neuron_params']['neuron_model'] != 'iaf_psc_exp':
+        raise ValueError(f"neuron_params.neuron_model: only 'iaf_psc_exp' (PyNN's IF_curr_exp) "
+                         f"is implemented, got {network_params['neuron_params']['neuron_model']!r}")
     neuron = network_params['neuron_params']['single_neuron_dict']
     for name in ('C_m', 'tau_m', 'tau_syn_ex', 'tau_syn_in'):
         check_number(neuron[name], f"neuron_params.single_neuron_dict.{name}")
+    for name in ('E_L', 'V_th', 'V_reset'):
+        check_number(neuron[name], f"neuron_params.single_neuron_dict.{name}", 'finite')
+    check_number(neuron['t_ref'], "neuron_params.single_neuron_dict.t_ref", '>= 0')
+    delays = network_params['delay_params']
+    for name, condition in (('delay_e', '> 0'), ('delay_i', '> 0'), ('delay_rel', '>= 0'),
+                            ('interarea_speed', '> 0')):
+        check_number(delays[name], f"delay_params.{name}", condition)
 
 
 # --------------------------------------------------------------------------------------

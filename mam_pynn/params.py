@@ -11,6 +11,7 @@ import copy
 import difflib
 import hashlib
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -139,8 +140,53 @@ def theory_defaults() -> dict:
     return copy.deepcopy(THEORY_PARAMS)
 
 
+_NUMBER = (int, float, np.integer, np.floating)
+_PATH = (str, os.PathLike)
+#: parameters that take other types than their default's (by key name)
+_TYPES = {
+    'K_stable': (type(None), bool) + _PATH,
+    'fullscale_rates': (type(None),) + _PATH,
+    'replace_cc_input_source': (type(None),) + _PATH,
+    'replace_cc': (bool, str),
+    'replace_non_simulated_areas': (type(None), str),
+    'av_indegree_V1': (type(None),) + _NUMBER,
+    'initial_rates': (type(None), str, list, tuple, np.ndarray),
+    'initial_rates_iter': (type(None), int, np.integer),
+    'rec_interval': (type(None),) + _NUMBER,
+}
+
+
+def _allowed_types(key, default) -> tuple | None:
+    """Types a value of ``key`` may have (None: not checked)."""
+    if key in _TYPES:
+        return _TYPES[key]
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, _NUMBER):
+        return _NUMBER
+    if isinstance(default, str):
+        return (str,)
+    if isinstance(default, (list, tuple)):
+        return (list, tuple)
+    return None
+
+
+def _check_type(key, value, default, where: str) -> None:
+    types = _allowed_types(key, default)
+    if types is None or isinstance(value, types) and not (
+            isinstance(value, bool) and bool not in types):
+        return
+    names = sorted({'null' if t is type(None) else 'number' if t in _NUMBER else
+                    'path' if t is os.PathLike else {'str': 'string', 'bool': 'true/false',
+                                                     'tuple': 'list'}.get(t.__name__, t.__name__)
+                    for t in types})
+    raise TypeError(f"parameter {where!r} must be {' or '.join(names)}, "
+                    f"got {type(value).__name__} {value!r}")
+
+
 def check_keys(custom: dict, defaults: dict, path: str = '') -> None:
-    """Raise KeyError for any key of ``custom`` that ``defaults`` does not have."""
+    """Raise KeyError for any key of ``custom`` that ``defaults`` does not have, and
+    TypeError for a value of the wrong type (naming the key)."""
     if not isinstance(custom, dict):
         raise TypeError(f"parameters{' at ' + path if path else ''} must be a dict, "
                         f"got {type(custom).__name__}")
@@ -151,8 +197,13 @@ def check_keys(custom: dict, defaults: dict, path: str = '') -> None:
             hint = f"; did you mean {(path + '.' if path else '') + close[0]!r}?" if close else \
                 f"; valid keys here: {', '.join(map(str, defaults))}"
             raise KeyError(f"unknown parameter {where!r}{hint}")
-        if isinstance(val, dict) and isinstance(defaults[key], dict) and key not in _FREE_FORM:
+        if isinstance(defaults[key], dict) and key not in _FREE_FORM:
+            if not isinstance(val, dict):
+                raise TypeError(f"parameter {where!r} must be a mapping of its own parameters "
+                                f"({', '.join(map(str, defaults[key]))}), got {val!r}")
             check_keys(val, defaults[key], where)
+        elif key not in _FREE_FORM:
+            _check_type(key, val, defaults[key], where)
 
 
 def nested_update(d: dict, d2: dict) -> dict:

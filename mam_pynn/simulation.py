@@ -143,6 +143,25 @@ def spike_count_over_ranks(n_processes: int):
     return total
 
 
+def check_sim_numbers(params: dict) -> None:
+    """Refuse, naming the key, simulation numbers NEST would abort on or divide by."""
+    from .connectivity import check_number
+    for key in ('t_sim', 'dt', 'chunk_ms', 'max_mean_rate'):
+        check_number(params[key], f"sim_params.{key}")
+    for key, low, high in (('local_num_threads', 1, 4096), ('num_processes', 1, 10 ** 7),
+                           ('rng_seed', 1, 2 ** 31 - 1)):   # NEST's seed range
+        value = params[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                or not low <= value <= high:
+            raise ValueError(f"sim_params.{key} must be an integer in [{low}, {high}], "
+                             f"got {value!r}")
+    rec = params['recording_dict']
+    if not isinstance(rec['record_vm'], bool):
+        raise ValueError(f"sim_params.recording_dict.record_vm must be true or false, "
+                         f"got {rec['record_vm']!r}")
+    check_number(rec['Nrec_vm_fraction'], 'sim_params.recording_dict.Nrec_vm_fraction', '>= 0')
+
+
 class Simulation:
     """A simulation of ``network`` (a MultiAreaModel) with custom ``sim_spec``.
 
@@ -164,9 +183,7 @@ class Simulation:
                                            'sim_params.areas_simulated')
         self.areas_recorded = check_areas(self.params['recording_dict']['areas_recorded'],
                                           area_list, 'recording_dict.areas_recorded')
-        for key in ('t_sim', 'dt', 'chunk_ms', 'max_mean_rate'):
-            if not float(self.params[key]) > 0:
-                raise ValueError(f"sim_params.{key} must be > 0, got {self.params[key]!r}")
+        check_sim_numbers(self.params)
         self.T = float(self.params['t_sim'])
         self.replacement_input = load_replacement_input(network, self.params)
         self.label = content_hash({'params': self.params, 'network_label': network.label,

@@ -191,11 +191,11 @@ def test_K_stable_given_as_path(default_model, tmp_path):
     ({'connection_params': {'rho_syn': 'variable'}}, ValueError, 'rho_syn'),
     ({'fullscale_rates': 'no_such_rates.json', 'N_scaling': .5}, FileNotFoundError,
      'fullscale_rates'),
-    ({'input_params': {'rate_ext': '10'}}, ValueError, "input_params.rate_ext .*'10'"),
+    ({'input_params': {'rate_ext': '10'}}, TypeError, "input_params.rate_ext.*'10'"),
     ({'input_params': {'rate_ext': -1.}}, ValueError, 'input_params.rate_ext .*-1.0'),
     ({'connection_params': {'g': 11.}}, ValueError, 'connection_params.g .*11.0'),
     ({'connection_params': {'g': 11., 'K_stable': True}}, ValueError, 'connection_params.g'),
-    ({'neuron_params': {'single_neuron_dict': {'tau_m': '10'}}}, ValueError, 'tau_m'),
+    ({'neuron_params': {'single_neuron_dict': {'tau_m': '10'}}}, TypeError, 'tau_m'),
 ])
 def test_bad_parameters(params, error, match):
     with pytest.raises(error, match=match):

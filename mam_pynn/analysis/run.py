@@ -61,6 +61,12 @@ def analysis_params(info: RunInfo, **overrides) -> dict:
     p['t_max'] = info.t_sim if p['t_max'] is None else float(p['t_max'])
     p['t_ref'] = info.t_ref if p['t_ref'] is None else float(p['t_ref'])
     p['t_min'] = float(p['t_min'])
+    if overrides.get('t_min') is None and p['t_min'] >= p['t_max'] > info.t_record_start:
+        # a run shorter than the default transient: analyse all of it rather than nothing
+        warnings.warn(f"the run ({info.t_sim:g} ms) is not longer than the default transient "
+                      f"t_min = {p['t_min']:g} ms: analysing it from the recording start "
+                      f"({info.t_record_start:g} ms), transient included", stacklevel=2)
+        p['t_min'] = float(info.t_record_start)
     if p['t_min'] >= p['t_max']:
         raise ValueError(f"t_min={p['t_min']} ms must be below t_max={p['t_max']} ms "
                          f"(the run has t_sim={info.t_sim} ms)")

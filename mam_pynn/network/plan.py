@@ -93,9 +93,11 @@ class NetworkPlan:
 
 def check_areas(areas, area_list, what: str) -> list:
     """Validated list of area names (clear error for an unknown one)."""
-    if isinstance(areas, str):
-        raise TypeError(f"{what} must be a list of area names, got the string {areas!r}")
-    unknown = [a for a in areas if a not in area_list]
+    if isinstance(areas, str) or not isinstance(areas, (list, tuple)):
+        raise TypeError(f"{what} must be a list of area names, got {areas!r}")
+    if not areas and what.endswith('areas_simulated'):
+        raise ValueError(f"{what} is empty: simulate at least one area")
+    unknown = [a for a in areas if not isinstance(a, str) or a not in area_list]
     if unknown:
         raise ValueError(f"unknown area {unknown[0]!r} in {what}; valid areas: {', '.join(area_list)}")
     return [a for a in area_list if a in set(areas)]
