@@ -34,6 +34,10 @@ NEURON 9.0.2; no timing below is measured by a script here):
   time grid) and connected one target at a time; Poisson inputs of a population
   with equal weight and delay are merged into one train of the summed rate
   (exact), so each population gets one source population per input kind.
+- pyNN.neuron's Poisson sources share one random stream per rank, seeded with the rank:
+  their spikes would change with the number of ranks. Each source gets its own Random123
+  stream keyed by its global id and the seed instead, so 1 and 2 ranks give the same
+  spikes (tests/mpi), as on NEST.
 - Under MPI, NEURON's ``pc.psolve`` refuses connections between ranks whose delay is
   not longer than dt; every delay gets a margin of ``DELAY_MARGIN_MS`` (1e-6 ms), which
   moves no spike (see the constant).
@@ -174,6 +178,10 @@ def drawn_connector_class():
     return DrawnConnector
 
 
+#: third Random123 key of the Poisson sources' streams (first: global id, second: seed)
+POISSON_STREAM_ID = 0x504F
+
+
 class NeuronBackend(PyNNBackend):
     """pyNN.neuron for small subsets (see the module docstring)."""
 
@@ -197,6 +205,7 @@ class NeuronBackend(PyNNBackend):
         self._tau_syn = None
         self._projections = []
         self._started_at_reset = [0, 0]
+        self._poisson_streams = []   # NEURON's Random objects must outlive the run
 
     def setup(self, dt, seed, threads):
         if int(threads) > 1:
@@ -206,6 +215,7 @@ class NeuronBackend(PyNNBackend):
         self.sim.setup(timestep=dt, min_delay=dt, max_delay=MAX_DELAY_MS,
                        native_rng_baseseed=int(seed), rng_seed=int(seed))
         self.dt = float(dt)
+        self.seed = int(seed)
         self.rng = self._NumpyRNG(seed=int(seed))
         self.np_rng = np.random.default_rng([int(seed), 0x4E52])
 
@@ -260,12 +270,25 @@ class NeuronBackend(PyNNBackend):
                 src = self.sim.Population(n * sel.size,
                                           self.sim.SpikeSourcePoisson(rate=np.repeat(rates[sel], n)),
                                           label=f"{post.label}<-poisson")
+                self._own_streams(src)
                 conn = self._DrawnConnector(np.arange(n * sel.size), np.tile(np.arange(n), sel.size),
                                             np.repeat(self._weights_na(weights[sel]), n),
                                             np.repeat(delays[sel], n))
                 self.sim.Projection(src, post, conn, self.sim.StaticSynapse(),
                                     receptor_type=self._receptor(-1.0 if negative else 1.0))
         self._pending_poisson = {}
+
+    def _own_streams(self, sources):
+        """Give each local Poisson source its own Random123 stream, keyed by its global id
+        and the master seed: pyNN.neuron makes all sources of a rank share one stream seeded
+        by the rank, so spikes would depend on how the network is split over ranks."""
+        from neuron import h
+        for cell_id in sources.local_cells:
+            stream = h.Random()
+            stream.Random123(int(cell_id), self.seed, POISSON_STREAM_ID)
+            stream.negexp(1)
+            cell_id._cell.noiseFromRandom(stream)
+            self._poisson_streams.append(stream)
 
     def finish_build(self):
         self._flush_poisson()

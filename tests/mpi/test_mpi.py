@@ -106,6 +106,25 @@ def test_neuron_subset_on_two_ranks(mpi_env, mpi_run, tmp_path_factory):
     assert len(pairs) == len(ts), "a spike appears twice: ranks wrote gathered, not local, spikes"
 
 
+def test_neuron_spikes_do_not_depend_on_the_rank_layout(mpi_env, mpi_run, tmp_path_factory):
+    """Every Poisson source draws from its own stream (keyed by its global id and the seed),
+    so 1 and 2 ranks give the same spikes, as NEST's do; another seed gives others."""
+    cfg = _tiny_v1(tmp_path_factory, 'nrn_layout')
+    runs = {}
+    for ranks in (1, 2):
+        out = tmp_path_factory.mktemp('runs') / f'neuron_{ranks}x1'
+        s = simulate(mpi_run, cfg, out, mpi_env, ranks=ranks, threads=1, backend='neuron')
+        assert s['num_processes'] == ranks and s['spikes'] > 0
+        ids, ts = read_spikes(out / 'spikes.h5')['V1']
+        runs[ranks] = sorted(zip(ts.round(6).tolist(), ids.tolist()))
+    assert runs[1] == runs[2]
+    other = _tiny_v1(tmp_path_factory, 'nrn_layout_seed', rng_seed=8)
+    out = tmp_path_factory.mktemp('runs') / 'neuron_seed8'
+    simulate(mpi_run, other, out, mpi_env, ranks=1, threads=1, backend='neuron')
+    ids, ts = read_spikes(out / 'spikes.h5')['V1']
+    assert sorted(zip(ts.round(6).tolist(), ids.tolist())) != runs[1]
+
+
 def _tiny_v1(tmp_path_factory, name, **sim):
     """The SUBSET config reduced to V1 (NEURON takes a few seconds), with ``sim`` on top."""
     cfg = tmp_path_factory.mktemp(name) / 'tiny.yaml'
