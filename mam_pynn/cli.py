@@ -236,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
         return args.func(cfg, args) or 0
     # OSError covers missing files, existing exports (FileExistsError), bad data files
-    # (DataFileError) and unwritable paths
-    except (KeyError, ValueError, TypeError, OSError) as err:
+    # (DataFileError) and unwritable paths; NotImplementedError a configuration that an
+    # exporter or backend does not support
+    except (KeyError, ValueError, TypeError, OSError, NotImplementedError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"mam {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -114,3 +114,28 @@ def test_analyze_t_min_defaults_to_analyze_run(monkeypatch):
     assert main(['analyze', 'some_run']) == 0
     assert main(['analyze', 'some_run', '--t-min', '200']) == 0
     assert seen == [None, 200.]
+
+
+@pytest.mark.parametrize('key, value', [
+    ('network_params.connection_params.lognormal_weights', 'true'),
+    ('network_params.connection_params.replace_non_simulated_areas', 'het_current_nonstat'),
+])
+def test_unsupported_export_exits_2_naming_the_key(key, value, tmp_path, capsys, private_cache):
+    """Found by tests/test_properties.py: an export the writer does not support raised
+    NotImplementedError through `mam` (a traceback) instead of a refusal naming the key."""
+    import numpy as np
+    from mam_pynn.params import AREA_LIST, POPULATION_LIST
+    prefix = tmp_path / 'rates'   # the current mode's input rates (read only by a simulation)
+    for area in AREA_LIST:
+        for pop in POPULATION_LIST:
+            np.save(f"{prefix}-{area}-{pop}.npy", np.full(11, 5.))
+    out = tmp_path / 'sonata'
+    sets = {key: value, 'network_params.N_scaling': '0.001', 'network_params.K_scaling': '0.002',
+            'network_params.fullscale_rates': 'fullscale_rates.json',
+            'network_params.connection_params.replace_cc_input_source': str(prefix),
+            'sim_params.areas_simulated': '[V1]', 'sim_params.t_sim': '10'}
+    argv = ['export', 'sonata', *(a for k, v in sets.items() for a in ('--set', f'{k}={v}')),
+            '--out', str(out)]
+    assert main(argv) == 2
+    assert key.rsplit('.', 1)[1] in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())

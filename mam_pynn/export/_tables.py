@@ -82,12 +82,14 @@ def network_tables(M, sim_params: dict | None = None, seed: int | None = None) -
     sim = P.resolve(sim_params or {}, P.sim_defaults())
     prm = M.params
     if prm['connection_params'].get('lognormal_weights'):
-        raise NotImplementedError("lognormal_weights=True is not exported (normal weights only)")
+        raise NotImplementedError("connection_params.lognormal_weights=True is not exported "
+                                  "(normal weights only)")
     plan = make_plan(M, sim)
     if plan.currents:
         raise NotImplementedError(
-            "replacing areas by 'het_current_nonstat' cannot be exported (stationary Poisson "
-            "inputs only: 'hom_poisson_stat' or 'het_poisson_stat')")
+            "connection_params.replace_non_simulated_areas / replace_cc = 'het_current_nonstat' "
+            "cannot be exported (stationary Poisson inputs only: 'hom_poisson_stat' or "
+            "'het_poisson_stat')")
     nparams = prm['neuron_params']
     area_list = list(M.area_list)
     row, i = {}, 0
