@@ -340,7 +340,7 @@ def test_extract_area_dict(M0):
 
 
 @pytest.mark.parametrize('conn, name', [
-    ({'g': 11.}, 'g'), ({'g': 0.}, 'g'), ({'g': '-11'}, 'g'),
+    ({'g': 11.}, 'g'), ({'g': 0.}, 'g'),
     ({'PSP_e': -0.15}, 'PSP_e'), ({'PSP_e_23_4': 0.}, 'PSP_e_23_4'), ({'PSP_ext': -1.}, 'PSP_ext'),
     ({'cc_weights_factor': 0.}, 'cc_weights_factor'),
     ({'cc_weights_I_factor': -2.}, 'cc_weights_I_factor'),
@@ -351,6 +351,12 @@ def test_impossible_parameters_are_named(conn, name):
     value = repr(next(iter(conn.values())))
     with pytest.raises(ValueError, match=f"connection_params.{name} .*{re.escape(value)}"):
         connectivity.full_scale_connectivity(params, verbose=False)
+
+
+def test_a_number_given_as_text_is_refused_when_resolved():
+    """A quoted number in YAML ('-11') is a TypeError naming the key, before any derivation."""
+    with pytest.raises(TypeError, match=r"connection_params\.g' must be number, got str '-11'"):
+        resolve({'connection_params': {'g': '-11'}}, NETWORK_PARAMS)
 
 
 @pytest.mark.parametrize('tau_syn', [10., 10. * (1 + 1e-9), 10. * (1 + 1e-6)])
