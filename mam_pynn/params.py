@@ -112,6 +112,7 @@ SIM_PARAMS = {
     # mam_pynn additions
     'chunk_ms': 100.,           # simulate in chunks of this length (progress, watchdog)
     'max_mean_rate': 200.,      # spikes/s; above it over a chunk the watchdog stops the run
+    'stimulus': [],             # transient stimuli into chosen populations (mam_pynn.stimulus)
 }
 
 THEORY_PARAMS = {

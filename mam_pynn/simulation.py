@@ -26,6 +26,7 @@ from .io import atomic_path, atomic_write_json, atomic_write_text, write_sonata_
 from .network import build_network, check_backend, load_replacement_input, make_backend, make_plan
 from .network.plan import check_areas
 from .params import content_hash, resolve, sim_defaults
+from .stimulus import check_stimuli
 
 
 
@@ -186,8 +187,9 @@ class Simulation:
         check_sim_numbers(self.params)
         self.T = float(self.params['t_sim'])
         self.replacement_input = load_replacement_input(network, self.params)
-        self.label = content_hash({'params': self.params, 'network_label': network.label,
-                                   'backend': self.backend})
+        self.stimuli = check_stimuli(self.params['stimulus'], {a: list(network.structure[a])
+                                                               for a in self.areas_simulated})
+        self.label = self._make_label()
         self.summary = None
 
     def __repr__(self):
@@ -214,24 +216,16 @@ class Simulation:
 
     # ------------------------------------------------------------------ run
 
-    def simulate(self, out_dir=None, progress: bool = True, figures: bool = True,
-                 before_summary=None) -> dict:
-        """Build, run and record; write the run directory; return the summary dict.
+    def external_weight_pa(self, key) -> float:
+        """The model's weight (pA) of external input onto population ``key`` = (area, pop)."""
+        i = list(self.network.structure_vec).index(f"{key[0]}-{key[1]}")
+        return float(np.asarray(self.network.W_matrix)[i, -1])
 
-        ``out_dir`` defaults to ``runs/<simulation label>``; a non-empty directory is
-        refused before anything is done (:func:`check_run_dir`). ``figures=False``
-        draws no raster (the parts of an MPI run: the merged run gets one).
-        ``before_summary(run_dir)`` runs before the simulator is shut down and
-        ``summary.json`` is written, for files that belong to the run (NEST timers):
-        the summary stays the last file.
-        """
+    def build(self, progress: bool = True):
+        """Set up the simulator and build the network with the configured stimuli;
+        returns the :class:`~mam_pynn.network.handles.Network` to extend and ``run``."""
+        from .network.handles import Network
         say = _say if progress else (lambda msg: None)
-        run_dir = Path(out_dir) if out_dir is not None else Path('runs') / self.label
-        check_run_dir(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / 'config.yaml',
-                          yaml.safe_dump(self.run_config(), sort_keys=False))
-
         p = self.params
         rec = p['recording_dict']
         ti = time.perf_counter()
@@ -248,36 +242,107 @@ class Simulation:
         built = build_network(plan, backend, self.areas_recorded,
                               spike_start_ms=float(rec['spike_dict'].get('start', 0.)),
                               vm=vm, progress=say if progress else None)
-        build_s = t_setup + sum(built.timings.values())
-        rss_build, cpu1 = peak_rss_mb(), time.process_time()
-        say(f"built the network in {build_s:.2f} s (peak memory {rss_build:.0f} MB)")
+        net = Network(self, built, {})
+        for entry in self.stimuli:
+            net.add_stimulus(entry, source='config')
+        net.mark_built()
+        build_s = time.perf_counter() - t0      # set-up, plan, build, stimuli
+        net.build_info = {'import_s': import_s, 'setup_s': t_setup, 'build_s': build_s,
+                          'build_cpu_s': time.process_time() - cpu0, 'peak_rss_build_mb': peak_rss_mb(),
+                          **built.timings}
+        say(f"built the network in {build_s:.2f} s (peak memory {net.build_info['peak_rss_build_mb']:.0f} MB)")
+        self.net = net
+        return net
 
+    def simulate(self, out_dir=None, progress: bool = True, figures: bool = True,
+                 before_summary=None) -> dict:
+        """Build, run and record in one call (``build()`` then ``run()``); return the summary.
+
+        ``out_dir`` defaults to ``runs/<simulation label>``; a non-empty directory is
+        refused before anything is done (:func:`check_run_dir`).
+        """
+        check_run_dir(self._run_dir(out_dir))
+        self.build(progress)
+        return self.run(out_dir, progress=progress, figures=figures, before_summary=before_summary)
+
+    def _run_dir(self, out_dir) -> Path:
+        return Path(out_dir) if out_dir is not None else Path('runs') / self.label
+
+    def run(self, out_dir=None, t_sim: float | None = None, progress: bool = True,
+            figures: bool = True, before_summary=None, network=None) -> dict:
+        """Run the built network (:meth:`build`; built here if not yet) for ``t_sim`` ms
+        (default ``sim_params.t_sim``), write the run directory, return the summary dict.
+
+        A built network runs once. ``figures=False`` draws no raster (the parts of an MPI
+        run: the merged run gets one). ``before_summary(run_dir)`` runs before the simulator
+        is shut down and ``summary.json`` is written, for files that belong to the run
+        (NEST timers): the summary stays the last file. What the user added to the network
+        is listed under ``extensions`` in config.yaml and summary.json; variables recorded
+        with ``Network.record`` go to ``recordings.h5``.
+        """
+        net = network or getattr(self, 'net', None) or self.build(progress)
+        if net.ran:
+            raise RuntimeError("this network has run already (a built network runs once); "
+                               "call build() again for another run")
+        if t_sim is not None:
+            self._set_t_sim(t_sim)
+        say = _say if progress else (lambda msg: None)
+        run_dir = self._run_dir(out_dir)
+        check_run_dir(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        extensions = _plain(net.provenance())
+        atomic_write_text(run_dir / 'config.yaml',
+                          yaml.safe_dump({**self.run_config(),
+                                          **({'extensions': extensions} if extensions else {})},
+                                         sort_keys=False))
+        backend, built, plan = net.backend, net.built, net.plan
+        net.ran = True
+        cpu1 = time.process_time()
         t_done, watchdog, sim_s = self._run_chunks(backend, say)
         rss_sim, cpu2 = peak_rss_mb(), time.process_time()
         t2 = time.perf_counter()
         summary = self._write_outputs(run_dir, backend, built, t_done, say, figures)
+        if net.write_recordings(run_dir / 'recordings.h5'):
+            summary['recordings'] = 'recordings.h5'
         n_proc, threads = backend.process_info()
         if before_summary is not None:
             before_summary(run_dir)
         backend.end()
+        info = net.build_info
         summary.update({
             'backend': self.backend, 'label': self.network.label, 'simulation_label': self.label,
             'neurons': plan.n_neurons, 'synapses': plan.n_synapses,
             'areas_simulated': list(plan.areas), 'areas_recorded': list(built.recorded_areas),
             't_sim_ms': t_done, 't_sim_requested_ms': self.T,
-            'build_s': build_s, 'sim_s': sim_s,
-            'build_cpu_s': cpu1 - cpu0, 'sim_cpu_s': cpu2 - cpu1,
+            'build_s': info['build_s'], 'sim_s': sim_s,
+            'build_cpu_s': info['build_cpu_s'], 'sim_cpu_s': cpu2 - cpu1,
             'rtf': real_time_factor(sim_s, t_done),
-            'peak_rss_mb': peak_rss_mb(), 'peak_rss_build_mb': rss_build,
+            'peak_rss_mb': peak_rss_mb(), 'peak_rss_build_mb': info['peak_rss_build_mb'],
             'peak_rss_sim_mb': rss_sim, 'num_processes': n_proc, 'threads': threads,
-            'import_s': import_s, 'setup_s': t_setup, **built.timings, 'state_propagation_s': sim_s,
-            'write_s': time.perf_counter() - t2, **watchdog,
+            'import_s': info['import_s'], 'setup_s': info['setup_s'],
+            **{k: info[k] for k in built.timings}, 'state_propagation_s': sim_s,
+            'write_s': time.perf_counter() - t2, **watchdog, 'extensions': extensions,
         })
         publish_summary(run_dir, summary)
         self.summary = summary
         self.run_dir = run_dir
         print(summary_line(summary), flush=True)
         return summary
+
+    def _set_t_sim(self, t_sim) -> None:
+        """A run length other than the configured one: it becomes sim_params.t_sim (and
+        the label); the input series of het_current_nonstat cannot be extended."""
+        from .connectivity import check_number
+        check_number(t_sim, 't_sim')
+        if float(t_sim) > self.T and self.net.plan.currents:
+            raise ValueError(f"t_sim {t_sim} ms is longer than the {self.T} ms the network's "
+                             f"input current series were made for (sim_params.t_sim)")
+        self.T = self.params['t_sim'] = float(t_sim)
+        self.label = self._make_label()
+
+    def _make_label(self) -> str:
+        return content_hash({'params': self.params, 'network_label': self.network.label,
+                             'backend': self.backend})
 
     def _run_chunks(self, backend, say):
         """Advance in chunks; stop early when the watchdog bound is exceeded.

@@ -129,6 +129,24 @@ class Backend:
     def count_connections(self) -> int:
         raise NotImplementedError
 
+    def pynn_population(self, handle):
+        """The PyNN population (or view) of a handle from ``create_population``, for users."""
+        return handle
+
+    def recorders(self) -> dict:
+        """{area: this backend's spike recorder of the area} (simulator objects)."""
+        return dict(self._recorded)
+
+    def connections(self, spec, pre, post) -> dict:
+        """The synapses of one planned projection as :func:`connection_arrays`, read from
+        the simulator."""
+        raise NotImplementedError(f"the {self.name} backend cannot report its connections")
+
+    def stimulus_weight_na(self, weight_pa: float) -> float:
+        """A PyNN synaptic weight (nA) that has the effect of ``weight_pa`` in the model."""
+        from ..units import pa_to_na
+        return float(pa_to_na(weight_pa))
+
     def process_info(self) -> tuple[int, int]:
         """(number of MPI processes, threads per process)."""
         return 1, 1
@@ -145,6 +163,13 @@ class Backend:
                 idx.add(pop.first_id, pop.size)
             index[area] = idx
         return index[area]
+
+
+def connection_arrays(sources, targets, weights_pa, delays_ms) -> dict:
+    """Connections as numpy arrays: source and target indices within their populations,
+    weights in pA (signed, the model's unit), delays in ms."""
+    return {'sources': np.asarray(sources, np.int64), 'targets': np.asarray(targets, np.int64),
+            'weights_pa': np.asarray(weights_pa, float), 'delays_ms': np.asarray(delays_ms, float)}
 
 
 def lognormal_params(mean: float, sd: float) -> tuple[float, float]:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..units import if_curr_exp_params, pa_to_na
-from .base import MAX_DELAY_MS
+from .base import MAX_DELAY_MS, connection_arrays
 from ..connectivity import cache_dir
 from .drawing import draw_projection, on_grid
 from .generic import PyNNBackend
@@ -157,6 +157,7 @@ class Brian2Backend(PyNNBackend):
         self._BulkConnector = bulk_connector_class()
         self._slots, self._i_offset, self._neuron_params = [], [], None
         self._syn = {'excitatory': [], 'inhibitory': []}
+        self._ranges, self._bulk = {}, {}   # pair -> (receptor, first synapse, n); receptor -> Projection
         self._poisson, self._currents, self._vm_requests = {}, [], {}
         self._built = False
         self.pop = self.spike_monitor = None
@@ -202,8 +203,29 @@ class Brian2Backend(PyNNBackend):
 
     def connect(self, spec, pre, post):
         d = draw_projection(spec, pre.size, post.size, self.dt, self.np_rng)
-        self._syn[self._receptor(spec.sign)].append(
-            (d.sources + pre.offset, d.targets + post.offset, pa_to_na(d.weights_pa), d.delays_ms))
+        parts = self._syn[self._receptor(spec.sign)]
+        self._ranges[(spec.source, spec.target)] = (self._receptor(spec.sign),
+                                                    sum(len(q[0]) for q in parts), len(d.sources))
+        parts.append((d.sources + pre.offset, d.targets + post.offset, pa_to_na(d.weights_pa),
+                      d.delays_ms))
+
+    def connections(self, spec, pre, post):
+        """The synapses of one planned projection, read from the Brian2 Synapses that
+        hold it (all projections of a receptor type are one object, in build order)."""
+        receptor, first, n = self._ranges[(spec.source, spec.target)]
+        syn = self._bulk[receptor]._brian2_synapses[0][0]
+        part = slice(first, first + n)
+        return connection_arrays(np.asarray(syn.i[:])[part] - pre.offset,
+                                 np.asarray(syn.j[:])[part] - post.offset,
+                                 np.asarray(syn.weight_[:])[part] * 1e12,     # A -> pA
+                                 np.asarray(syn.delay_[:])[part] * 1e3)       # s -> ms
+
+    def pynn_population(self, handle):
+        self.finish_build()
+        return self.pop[handle.offset:handle.offset + handle.size]
+
+    def recorders(self):
+        return {area: self.spike_monitor for area in self._recorded}
 
     def add_poisson(self, spec, post):
         self._poisson.setdefault(post.offset, (post, []))[1].append(spec)
@@ -239,8 +261,8 @@ class Brian2Backend(PyNNBackend):
         for receptor, parts in self._syn.items():
             if parts:
                 arrays = [np.concatenate([p[k] for p in parts]) for k in range(4)]
-                sim.Projection(self.pop, self.pop, self._BulkConnector(*arrays),
-                               sim.StaticSynapse(), receptor_type=receptor)
+                self._bulk[receptor] = sim.Projection(self.pop, self.pop, self._BulkConnector(*arrays),
+                                                      sim.StaticSynapse(), receptor_type=receptor)
         self._syn = {k: [] for k in self._syn}
         self._build_poisson(group)
         for spec, slot in self._currents:

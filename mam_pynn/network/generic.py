@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..units import if_curr_exp_params, pa_to_na
-from .base import Backend, check_python_synapse_limit, import_pynn, lognormal_params
+from ..units import if_curr_exp_params, na_to_pa, pa_to_na
+from .base import (Backend, check_python_synapse_limit, connection_arrays, import_pynn,
+                   lognormal_params)
 
 
 def _negated_distribution_class():
@@ -40,6 +41,7 @@ class PyNNBackend(Backend):
         self._recorded, self._vm_recorded, self._index = {}, {}, {}
         self._counted = 0
         self._spike_start = {}
+        self._pairs = {}           # (source key, target key) -> PyNN Projection
 
     def check_plan(self, plan) -> None:
         """Refuse, before anything is built, a bad dt or a network too large for Python."""
@@ -90,7 +92,19 @@ class PyNNBackend(Backend):
         connector = sim.FixedTotalNumberConnector(int(spec.n), allow_self_connections=True,
                                                   with_replacement=True, rng=self.rng)
         synapse = sim.StaticSynapse(weight=self._weight(spec), delay=self._delay(spec))
-        sim.Projection(pre, post, connector, synapse, receptor_type=self._receptor(spec.sign))
+        self._pairs[(spec.source, spec.target)] = sim.Projection(
+            pre, post, connector, synapse, receptor_type=self._receptor(spec.sign))
+
+    def connections(self, spec, pre, post):
+        """The synapses of one planned projection, read from its PyNN Projection."""
+        conns = self._pairs[(spec.source, spec.target)].get(
+            ['weight', 'delay'], format='list', with_address=True, gather=False)
+        i, j, w, d = (np.asarray(c, float) for c in zip(*conns)) if len(conns) else ([],) * 4
+        return connection_arrays(i, j, self._model_weight_pa(np.asarray(w, float)), d)
+
+    def _model_weight_pa(self, weights_na):
+        """PyNN weights (nA) back in the model's pA."""
+        return na_to_pa(np.asarray(weights_na, float))
 
     def add_poisson(self, spec, post):
         sim = self.sim

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..units import if_curr_exp_params
-from .base import Backend, import_pynn, lognormal_params
+from .base import Backend, connection_arrays, import_pynn, lognormal_params
 
 NEURON_MODEL = 'iaf_psc_exp'   # what pyNN.nest's IF_curr_exp is with on-grid spikes
 
@@ -133,6 +133,15 @@ def native_population_class():
             else:
                 self._mask_local = np.ones(self.size, dtype=bool)
             self.all_cells = np.arange(first, first + self.size, dtype=np.int64)
+
+        def with_pynn_ids(self):
+            """Give the population PyNN's per-neuron ``ID`` objects (what a plain pyNN.nest
+            Population makes up front), so that every PyNN call works on it: current
+            sources, projections from PyNN populations, views. Made once, on demand."""
+            if self.all_cells.dtype != object:
+                self.all_cells = np.array([self.cell_id(g) for g in self.all_cells], simulator.ID)
+                self.first_id, self.last_id = self.all_cells[0], self.all_cells[-1]
+            return self
 
         def cell_id(self, gid):
             """A PyNN ``ID`` object for one neuron (made on demand, never for all)."""
@@ -261,31 +270,75 @@ class NestBackend(Backend):
         self._voltmeters[area] = vm
 
     def prepare(self):
+        # what pyNN.nest's run() does first, for PyNN objects a user added after the build
+        state = self.sim.simulator.state
+        for population in state.populations:
+            if population._deferred_parrot_connections:
+                population._connect_parrot_neurons()
+        for device in state.recording_devices:
+            if not device._connected:
+                device.connect_to_cells()
+                device._local_files_merged = False
+        state.running = True
         self.nest.Prepare()
         self._running = True
+        self._t_done = 0.0
 
     def run(self, duration_ms):
         self.nest.Run(float(duration_ms))
+        self._t_done += float(duration_ms)
         # this rank's spikes; the simulation sums them over ranks for the watchdog
         return int(self.nest.local_spike_counter), self._n_neurons
 
     def cleanup(self):
         if self._running:
+            if self.sim.simulator.state.recording_devices:
+                # PyNN reads its recorders up to t = NEST's time - min_delay (pyNN.nest
+                # simulates one min_delay past each first run): one more min_delay makes
+                # the user's PyNN recordings complete; this run's own data stop at t
+                self.nest.Run(float(self.sim.simulator.state.min_delay))
             self.nest.Cleanup()
             self._running = False
+
+    def _before_end(self, times):
+        """Events up to the simulated time only (see cleanup)."""
+        return times <= getattr(self, '_t_done', np.inf) + 1e-9
 
     def spikes(self, area):
         ev = self._spike_recorders[area].get('events')
         gids = np.asarray(ev['senders'], dtype=np.int64)
-        return self._index[area].local_ids(gids), np.asarray(ev['times'], dtype=np.float64)
+        times = np.asarray(ev['times'], dtype=np.float64)
+        keep = self._before_end(times)
+        return self._index[area].local_ids(gids[keep]), times[keep]
 
     def vm(self, area):
         if area not in self._voltmeters:
             return None
         ev = self._voltmeters[area].get('events')
-        gids = np.asarray(ev['senders'], dtype=np.int64)
-        return (self._index[area].local_ids(gids), np.asarray(ev['times'], np.float64),
-                np.asarray(ev['V_m'], np.float64))
+        times = np.asarray(ev['times'], np.float64)
+        keep = self._before_end(times)
+        gids = np.asarray(ev['senders'], dtype=np.int64)[keep]
+        return (self._index[area].local_ids(gids), times[keep],
+                np.asarray(ev['V_m'], np.float64)[keep])
+
+    def pynn_population(self, handle):
+        return handle.with_pynn_ids()
+
+    def recorders(self):
+        return dict(self._spike_recorders)
+
+    def connections(self, spec, pre, post):
+        """The synapses of one planned projection, read from NEST for this pair of
+        populations only (static_synapse: the model's; a user's other synapse models
+        between the same populations are left out)."""
+        conns = self.nest.GetConnections(source=pre.node_collection, target=post.node_collection,
+                                         synapse_model='static_synapse')
+        if len(conns) == 0:
+            return connection_arrays([], [], [], [])
+        v = conns.get(['source', 'target', 'weight', 'delay'])
+        return connection_arrays(np.atleast_1d(v['source']) - int(pre.first_id),
+                                 np.atleast_1d(v['target']) - int(post.first_id),
+                                 np.atleast_1d(v['weight']), np.atleast_1d(v['delay']))
 
     def count_connections(self):
         return int(self.nest.num_connections)

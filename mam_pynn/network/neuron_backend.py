@@ -231,13 +231,29 @@ class NeuronBackend(PyNNBackend):
         return self.sim.Population(n, self.sim.IF_curr_exp(**params), initial_values={'v': v0},
                                    label=f"{spec.area}-{spec.pop}")
 
+    def _charge_factors(self, weights):
+        """Per weight, the charge correction of its receptor (by sign; 1 when off)."""
+        if not self.charge_correction:
+            return np.ones(np.shape(weights))
+        fe, fi = (charge_factor(t, self.dt) for t in self._tau_syn)
+        return np.where(np.asarray(weights) < 0, fi, fe)
+
     def _weights_na(self, weights_pa):
         """pA -> nA, times the fixed-step charge correction of the receptor (by sign)."""
         w = pa_to_na(np.asarray(weights_pa, float))
-        if self.charge_correction:
-            fe, fi = (charge_factor(t, self.dt) for t in self._tau_syn)
-            w = w * np.where(w < 0, fi, fe)
-        return w
+        return w * self._charge_factors(w)
+
+    def _model_weight_pa(self, weights_na):
+        """NEURON's corrected weights (nA) back in the model's pA."""
+        return super()._model_weight_pa(np.asarray(weights_na, float) / self._charge_factors(weights_na))
+
+    def stimulus_weight_na(self, weight_pa):
+        return float(self._weights_na([weight_pa])[0])
+
+    def connections(self, spec, pre, post):
+        c = super().connections(spec, pre, post)
+        c['delays_ms'] = c['delays_ms'] - DELAY_MARGIN_MS
+        return c
 
     def connect(self, spec, pre, post):
         self._flush_poisson()
@@ -246,6 +262,7 @@ class NeuronBackend(PyNNBackend):
                                     drawn.delays_ms)
         self._projections.append(self.sim.Projection(pre, post, conn, self.sim.StaticSynapse(),
                                                      receptor_type=self._receptor(spec.sign)))
+        self._pairs[(spec.source, spec.target)] = self._projections[-1]
 
     def count_connections(self):
         """Synapses between model neurons, counted from pyNN.neuron's connection objects."""
