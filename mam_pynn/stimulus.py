@@ -12,6 +12,8 @@ A list of entries, each a Poisson or current pulse into chosen populations::
           rate: 1000.0          # poisson: spikes/s into every neuron, an independent train each
           weight: 87.8          # poisson, optional: pA per spike (default: the target's
                                 # external-input weight of the model)
+          repeat: 10            # optional: that many pulses (trials), one every
+          interval: 200.0       # ms (needed when repeat > 1; at least the duration)
         - kind: current
           targets: [V1-4E]
           start: 300.0
@@ -29,7 +31,7 @@ import math
 
 KINDS = {'poisson': ('rate',), 'current': ('amplitude',)}
 OPTIONAL = {'poisson': ('weight',), 'current': ()}
-COMMON = ('label', 'kind', 'targets', 'start', 'duration')
+COMMON = ('label', 'kind', 'targets', 'start', 'duration', 'repeat', 'interval')
 
 
 def _number(entry: dict, key: str, where: str, low: float = -math.inf, positive=False) -> float:
@@ -40,6 +42,17 @@ def _number(entry: dict, key: str, where: str, low: float = -math.inf, positive=
         raise ValueError(f"{where}.{key} must be {'> 0' if positive else f'>= {low:g}'}, "
                          f"got {value!r}")
     return float(value)
+
+
+def _count(value, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def onsets(entry: dict) -> list[float]:
+    """Start times (ms) of each pulse of a normalised entry."""
+    return [entry['start'] + k * (entry['interval'] or 0.) for k in range(entry['repeat'])]
 
 
 def _target(item, structure: dict, where: str) -> tuple:
@@ -87,6 +100,12 @@ def check_stimuli(entries, structure: dict, where: str = 'sim_params.stimulus') 
                 'targets': [_target(t, structure, at) for t in targets],
                 'start': _number(entry, 'start', at, low=0.),
                 'duration': _number(entry, 'duration', at, positive=True)}
+        norm['repeat'] = _count(entry.get('repeat', 1), f"{at}.repeat")
+        norm['interval'] = None
+        if norm['repeat'] > 1:
+            if 'interval' not in entry:
+                raise KeyError(f"{at} repeats {norm['repeat']} times and needs an interval (ms)")
+            norm['interval'] = _number(entry, 'interval', at, low=norm['duration'])
         if kind == 'poisson':
             norm['rate'] = _number(entry, 'rate', at, low=0.)
             norm['weight'] = _number(entry, 'weight', at) if entry.get('weight') is not None else None
@@ -101,22 +120,26 @@ def apply_stimulus(net, entry: dict, weight_of=None) -> list:
     the PyNN objects made. ``weight_of(key)``: the default Poisson weight (pA)."""
     from .units import pa_to_na
     sim, made = net.sim, []
-    stop = entry['start'] + entry['duration']
+    starts = onsets(entry)
     for key in entry['targets']:
         pop = net.populations[key]
         if entry['kind'] == 'current':
-            source = sim.DCSource(amplitude=pa_to_na(entry['amplitude']),
-                                  start=entry['start'], stop=stop)
-            source.inject_into(pop)
-            made.append(source)
+            # one DCSource per pulse: pyNN.neuron's StepCurrentSource loses its steps
+            # across the chunked runs of a simulation (its playback is re-made per run)
+            for t0 in starts:
+                source = sim.DCSource(amplitude=pa_to_na(entry['amplitude']), start=t0,
+                                      stop=t0 + entry['duration'])
+                source.inject_into(pop)
+                made.append(source)
             continue
         weight = entry['weight'] if entry['weight'] is not None else weight_of(key)
-        src = sim.Population(pop.size, sim.SpikeSourcePoisson(
-            rate=entry['rate'], start=entry['start'], duration=entry['duration']),
-            label=f"{entry['label']}->{key[0]}-{key[1]}")
-        prj = sim.Projection(src, pop, sim.OneToOneConnector(),
-                             sim.StaticSynapse(weight=net.backend.stimulus_weight_na(weight),
-                                               delay=net.plan.dt),
-                             receptor_type='inhibitory' if weight < 0 else 'excitatory')
-        made += [src, prj]
+        for k, t0 in enumerate(starts):   # one source population per pulse: its own window
+            src = sim.Population(pop.size, sim.SpikeSourcePoisson(
+                rate=entry['rate'], start=t0, duration=entry['duration']),
+                label=f"{entry['label']}[{k}]->{key[0]}-{key[1]}")
+            prj = sim.Projection(src, pop, sim.OneToOneConnector(),
+                                 sim.StaticSynapse(weight=net.backend.stimulus_weight_na(weight),
+                                                   delay=net.plan.dt),
+                                 receptor_type='inhibitory' if weight < 0 else 'excitatory')
+            made += [src, prj]
     return made

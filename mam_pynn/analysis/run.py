@@ -278,6 +278,8 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
         if not (fresh and all(f.exists() for f in expected)):
             _log(verbose, f"drawing figures into {figure_dir}")
             expected = make_figures(info, stats, arrays, figure_dir, only_missing=fresh, verbose=verbose)
+            from .evoked import evoked_figures   # runs with sim_params.stimulus
+            expected += evoked_figures(run_dir, figure_dir)
         files += expected
     manifest_path = analysis_dir / MANIFEST_FILE
     atomic_write_json(manifest_path, {'key': key, 'run_dir': str(run_dir),
