@@ -154,6 +154,12 @@ def cmd_jobscript(cfg, args):
         sys.stdout.write(text)
 
 
+def cmd_figures(cfg, args):
+    from .figures.workflow import run_figures
+    return run_figures(args.paper, args.out, config_file=args.figures_config, cores=args.cores,
+                       data_dir=args.data_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument('--config', metavar='FILE', help='YAML or TOML file with network_params, '
@@ -223,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--run-dir', default=None, metavar='RUN_DIR', help='run directory of the job')
     p.add_argument('--out', metavar='FILE', help='write the script here (default: stdout)')
     p.set_defaults(func=cmd_jobscript)
+
+    p = sub.add_parser('figures', help="redraw a paper's figures (anatomy, meanfield, dynamics)")
+    p.add_argument('paper', choices=['anatomy', 'meanfield', 'dynamics'],
+                   help='anatomy: Schmidt et al. 2018 Brain Struct Funct; meanfield: Schuecker et '
+                   'al. 2017; dynamics: Schmidt et al. 2018 PLoS Comput Biol (simulates first)')
+    p.add_argument('--out', required=True, metavar='DIR', help='figures go to DIR/PAPER/')
+    p.add_argument('--config', dest='figures_config', metavar='FILE',
+                   help='figures workflow settings (default: figures/config.yaml); e.g. '
+                   'configs/figures/fullscale_cluster.yaml writes cluster job scripts')
+    p.add_argument('--cores', type=int, default=1, metavar='N', help='Snakemake cores (default 1)')
+    p.add_argument('--data-dir', metavar='DIR', help='MAM raw data directory')
+    p.set_defaults(func=cmd_figures, config=None, overrides=[])
     return parser
 
 

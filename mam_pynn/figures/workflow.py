@@ -1,0 +1,51 @@
+"""``mam figures PAPER``: run the paper's Snakemake workflow (figures/<paper>/Snakefile),
+so that only what a change touches is redrawn; without Snakemake or the workflow folder
+(an installed package), the figures that need no runs are drawn directly."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from . import PAPERS, make_figures, states_needed
+
+#: paper -> its workflow folder under figures/ (named as upstream's)
+WORKFLOWS = {'anatomy': 'Schmidt2018', 'meanfield': 'Schuecker2017', 'dynamics': 'Schmidt2018_dyn'}
+FIGURES_DIR = Path(__file__).resolve().parents[2] / 'figures'
+
+
+def snakemake_available() -> bool:
+    import importlib.util
+    return importlib.util.find_spec('snakemake') is not None
+
+
+def snakemake_command(paper: str, out, config_file=None, cores: int = 1, data_dir=None) -> list[str]:
+    snakefile = FIGURES_DIR / WORKFLOWS[paper] / 'Snakefile'
+    cmd = [sys.executable, '-m', 'snakemake', '-s', str(snakefile), '--cores', str(cores),
+           '--rerun-triggers', 'mtime', '--quiet', 'rules']
+    if config_file is not None:
+        cmd += ['--configfile', str(config_file)]
+    cmd += ['--config', f'out={out}', f'python={sys.executable}']
+    if data_dir:
+        cmd.append(f'data_dir={Path(data_dir).resolve()}')
+    return cmd
+
+
+def run_figures(paper: str, out, config_file=None, cores: int = 1, data_dir=None) -> int:
+    """Draw a paper's figures into ``out``/<paper>; returns the exit status."""
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper {paper!r}; known: {', '.join(PAPERS)}")
+    if config_file is not None and not Path(config_file).is_file():
+        raise FileNotFoundError(f"figures config {config_file} does not exist")
+    if (FIGURES_DIR / WORKFLOWS[paper] / 'Snakefile').is_file() and snakemake_available():
+        rc = subprocess.run(snakemake_command(paper, out, config_file, cores, data_dir)).returncode
+        pngs = sorted((Path(out) / paper).glob('*.png'))
+        print(f"mam figures {paper}: {'done' if rc == 0 else f'FAILED (exit {rc})'}; "
+              f"{len(pngs)} figures in {Path(out) / paper}", flush=True)
+        return rc
+    if states_needed(paper):
+        raise FileNotFoundError(f"the {paper} figures need runs, made by the workflow "
+                                f"{FIGURES_DIR / WORKFLOWS[paper] / 'Snakefile'} with Snakemake "
+                                f"(pip install 'mam_pynn[workflow]'); neither was found")
+    make_figures(paper, Path(out) / paper)
+    return 0
