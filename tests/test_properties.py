@@ -40,7 +40,7 @@ MORE = settings(max_examples=40, deadline=None, derandomize=True, database=None,
 T_MIN_DEFAULT = 500.   # the analysis transient (mam_pynn.analysis.run.DEFAULT_PARAMS)
 # the figure stage fails on one-area runs ('array must be at least 2-d', issue 16 item 1, fixed
 # by the analysis owner); until that lands the statistics are checked through the Python API
-FIGURES = False
+FIGURES = True
 
 
 # ------------------------------------------------------------------ valid configurations

@@ -247,7 +247,8 @@ def figure_functional_connectivity(stats: dict, arrays: dict, figure_dir: Path) 
     sim = arrays['fc_sim']
     exp = arrays.get('fc_exp')
     ncol = 3 if exp is not None else 1
-    fig, axes = plt.subplots(1, ncol, figsize=(4.2 * ncol, 4.), squeeze=False)
+    fig, axes = plt.subplots(1, ncol, figsize=(5.2 * ncol, 5.2), squeeze=False)
+    label_size = 6 if len(areas) > 16 else 8
     axes = axes[0]
     panels = [('simulated', sim)] + ([('experimental (fMRI)', exp)] if exp is not None else [])
     for ax, (title, mat) in zip(axes, panels):
@@ -255,11 +256,11 @@ def figure_functional_connectivity(stats: dict, arrays: dict, figure_dir: Path) 
         np.fill_diagonal(m, np.nan)
         im = ax.imshow(np.ma.masked_invalid(m), cmap='RdBu_r', vmin=-1, vmax=1, interpolation='nearest')
         ax.set_xticks(range(len(areas)))
-        ax.set_xticklabels(areas, fontsize=4, rotation=90)
+        ax.set_xticklabels(areas, fontsize=label_size, rotation=90)
         ax.set_yticks(range(len(areas)))
-        ax.set_yticklabels(areas, fontsize=4)
+        ax.set_yticklabels(areas, fontsize=label_size)
         ax.set_title(f"{title} FC", fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label='Pearson correlation')
     if exp is not None:
         iu = np.triu_indices(len(areas), 1)
         ax = axes[2]
@@ -298,8 +299,10 @@ def make_figures(info: RunInfo, stats: dict, arrays: dict, figure_dir: str | Pat
         ('rate_distributions', lambda: figure_rate_distributions(stats, arrays, figure_dir)),
         ('rate_time_series', lambda: figure_rate_time_series(stats, arrays, figure_dir, tuple(detail))),
         ('spectra', lambda: figure_spectra(stats, arrays, figure_dir)),
-        ('functional_connectivity', lambda: figure_functional_connectivity(stats, arrays, figure_dir)),
     ]
+    if len(info.areas) >= 2:   # FC of one area is the number 1: no figure
+        jobs.append(('functional_connectivity',
+                     lambda: figure_functional_connectivity(stats, arrays, figure_dir)))
     paths, drawn = [], 0
     for name, draw in jobs:
         files = [figure_dir / f"{name}.{fmt}" for fmt in FORMATS]

@@ -222,9 +222,11 @@ def power_spectrum(series: np.ndarray, bin_ms: float = 1., len_segment: int = 10
 
 
 def functional_connectivity(area_series: np.ndarray) -> np.ndarray:
-    """Correlation matrix of the areas' activity time series (rows: areas)."""
+    """Correlation matrix of the areas' activity time series (rows: areas); always
+    (areas, areas), also for one area (np.corrcoef gives a scalar there)."""
+    series = np.atleast_2d(np.asarray(area_series, float))
     with np.errstate(invalid='ignore', divide='ignore'):
-        return np.corrcoef(np.asarray(area_series, float))
+        return np.atleast_2d(np.corrcoef(series)).reshape(len(series), len(series))
 
 
 def fc_similarity(sim: np.ndarray, exp: np.ndarray) -> float:

@@ -211,3 +211,23 @@ def test_a_corrupt_fmri_file_raises_a_missing_one_is_a_note(tiny_run, tmp_path):
             analyze_run(tiny_run, figures=False, force=True, verbose=False)
     finally:
         set_data_dir(None)
+
+
+def test_a_one_area_run_is_analysed_with_its_figures(tmp_path):
+    """Regression (issue 16): FC of one area was a scalar and its figure crashed
+    (np.fill_diagonal: 'array must be at least 2-d')."""
+    run = make_run_dir(tmp_path / 'one', default_layout(200, ['V1']), t_sim=1200.)
+    result = analyze_run(run, t_min=200., verbose=False)
+    with np.load(run / 'analysis' / 'series.npz') as f:
+        assert f['fc_sim'].shape == (1, 1) and f['fc_sim'][0, 0] == pytest.approx(1.)
+    assert (run / 'figures' / 'raster.png').is_file() and (run / 'figures' / 'spectra.png').is_file()
+    assert not (run / 'figures' / 'functional_connectivity.png').exists()
+    assert result['network']['spikes'] > 0
+
+
+def test_a_run_shorter_than_the_transient_is_analysed_whole_with_a_warning(tmp_path):
+    """Regression (issue 16): a 300 ms run (default transient 500 ms) was refused."""
+    run = make_run_dir(tmp_path / 'short', default_layout(100, ['V1', 'V2']), t_sim=300.)
+    with pytest.warns(UserWarning, match=r"not longer than the default transient"):
+        result = analyze_run(run, figures=False, verbose=False)
+    assert result['params']['t_min'] == 0. and result['params']['t_max'] == 300.
