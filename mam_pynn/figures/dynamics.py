@@ -100,15 +100,17 @@ def fig3_ground_state(out_dir, run_dir) -> list:
     rates, pops = population_table(d['stats'], 'rate', d['areas'])
     pyplot = plt()
     fig, (a, b) = pyplot.subplots(1, 2, figsize=(10, 5), constrained_layout=True)
-    offset = 0
+    offset, centres = 0, []
     for area in areas:
         s = spikes[area]
         a.plot(s['times_ms'], s['rank'] + offset, '|', ms=1.5, color='0.2')
-        a.text(t0, offset + 5, area, fontsize=8, color='C3')
-        offset += int(s['rank'].max()) + 20 if s['rank'].size else 20
+        height = int(s['rank'].max()) + 1 if s['rank'].size else 1
+        centres.append(offset + height / 2)
+        offset += height + 20
     a.set_xlabel('time (ms)')
-    a.set_ylabel('neurons (a sample per area)')
-    a.set_yticks([])
+    a.set_ylabel('neurons (a sample of each area)')
+    a.set_yticks(centres)
+    a.set_yticklabels(areas)
     a.set_title('A  spike raster')
     from matplotlib.colors import LogNorm
     _grid(b, fig, rates, d['areas'], pops, 'population rate (spikes/s)',
