@@ -325,7 +325,7 @@ class Simulation:
         })
         publish_summary(run_dir, summary)
         self.summary = summary
-        self.run_dir = run_dir
+        self.run_dir = run_dir          # the finished run: what M.analysis reads
         print(summary_line(summary), flush=True)
         return summary
 

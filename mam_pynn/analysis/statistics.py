@@ -82,6 +82,16 @@ def lvr(neuron: np.ndarray, times: np.ndarray, size: int, t_ref: float = DEFAULT
     return out
 
 
+def cv_isi_upstream(neuron: np.ndarray, times: np.ndarray, size: int) -> float:
+    """Upstream's population CV of ISI (analysis_helpers.pop_cv_isi): the mean of the
+    per-neuron CVs over the neurons with >= 1 ISI, so a neuron with two spikes counts as
+    CV 0; 0.0 without any. Ours (``cv_isi``) needs >= 2 ISIs. Upstream takes the spikes in
+    the open window (t_min, t_max): select them so before calling."""
+    cv = cv_isi(neuron, times, size, min_intervals=1)
+    finite = cv[np.isfinite(cv)]
+    return float(finite.mean()) if finite.size else 0.0
+
+
 def upstream_mean(values: np.ndarray) -> float:
     """Upstream's population LvR: undefined neurons count as 0 (includes silent ones)."""
     return float(np.mean(np.nan_to_num(values, nan=0.))) if values.size else float('nan')

@@ -188,3 +188,16 @@ def test_experimental_fc_file_is_read_like_upstream():
     assert exp[AREA_LIST.index('V1'), AREA_LIST.index('FEF')] == mat[i, j]
     with pytest.raises(KeyError, match='nowhere'):
         st.load_experimental_fc(['V1', 'nowhere'], path)
+
+
+def test_cv_isi_upstream_counts_two_spike_neurons_as_zero():
+    """Upstream's pop_cv_isi averages over neurons with >= 1 ISI (a 2-spike neuron has CV 0);
+    ours needs >= 2 ISIs (issue 14.3)."""
+    from mam_pynn.analysis.statistics import cv_isi, cv_isi_upstream
+    neuron = np.array([0, 0, 1, 1, 1, 1])
+    times = np.array([10., 20., 0., 10., 30., 60.])      # neuron 1: ISIs 10, 20, 30
+    isi = np.array([10., 20., 30.])
+    assert cv_isi_upstream(neuron, times, 3) == pytest.approx((0. + isi.std() / isi.mean()) / 2)
+    ours = cv_isi(neuron, times, 3)
+    assert np.isnan(ours[0]) and np.isnan(ours[2]) and ours[1] == pytest.approx(isi.std() / isi.mean())
+    assert cv_isi_upstream(np.array([0]), np.array([5.]), 1) == 0.

@@ -1,0 +1,142 @@
+"""M.analysis with upstream's names and definitions (issue 17), each method checked against
+upstream's definition written out here neuron by neuron, on a real NEST run."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip('nest')
+from mam_pynn.model import MultiAreaModel  # noqa: E402
+
+NETWORK = {'N_scaling': 0.005, 'K_scaling': 0.01, 'fullscale_rates': 'fullscale_rates.json',
+           'connection_params': {'replace_non_simulated_areas': 'hom_poisson_stat',
+                                 'cc_weights_factor': 1., 'cc_weights_I_factor': 1.}}
+T_MIN, T_MAX = 200., 1000.
+
+
+@pytest.fixture(scope='module')
+def M(tmp_path_factory):
+    """Upstream's script: MultiAreaModel(..., simulation=True, analysis=True), simulate."""
+    M = MultiAreaModel(NETWORK, simulation=True, analysis=True,
+                       sim_spec={'t_sim': T_MAX, 'areas_simulated': ['V1', 'V2']})
+    M.simulation.simulate(out_dir=tmp_path_factory.mktemp('up') / 'run', progress=False)
+    return M
+
+
+def spikes(M, area, pop):
+    """(ids, times) of one population from spikes.h5, independently of the class."""
+    import h5py
+    import yaml
+    cfg = yaml.safe_load((M.simulation.run_dir / 'config.yaml').read_text())
+    p = cfg['populations'][area][pop]
+    with h5py.File(M.simulation.run_dir / 'spikes.h5') as f:
+        ids, t = f[f'spikes/{area}/node_ids'][:].astype(int), f[f'spikes/{area}/timestamps'][:]
+    mine = (ids >= p['first_id']) & (ids < p['first_id'] + p['size'])
+    return ids[mine] - p['first_id'], t[mine], p['size']
+
+
+POPS = [('V1', '23E'), ('V1', '4I'), ('V2', '5E'), ('V2', '6I')]
+
+
+def test_attributes_are_upstreams(M):
+    a = M.analysis
+    assert a.T == T_MAX and a.areas_loaded == ['V1', 'V2'] == a.areas_recorded
+    assert a.interarea_speed == M.params['delay_params']['interarea_speed']
+    assert a.spike_data['V1']['4E'].shape[1] == 2
+
+
+def test_create_pop_rates(M):
+    M.analysis.create_pop_rates(t_min=T_MIN)
+    for area, pop in POPS:
+        _, t, n = spikes(M, area, pop)
+        expected = np.sum((t > T_MIN) & (t < T_MAX)) / (n * (T_MAX - T_MIN) / 1000.)
+        assert M.analysis.pop_rates[area][pop][0] == pytest.approx(expected, rel=1e-12)
+    assert M.analysis.pop_rates['Parameters']['t_min'] == T_MIN
+    assert M.analysis.pop_rates['V1']['total'] > 0
+
+
+def test_create_pop_rate_dists(M):
+    M.analysis.create_pop_rate_dists(t_min=T_MIN)
+    for area, pop in POPS:
+        ids, t, n = spikes(M, area, pop)
+        rates = np.zeros(n)
+        for i in ids[(t > T_MIN) & (t < T_MAX)]:
+            rates[i] += 1
+        rates /= (T_MAX - T_MIN) / 1000.
+        d = M.analysis.pop_rate_dists[area][pop]
+        assert d['stats']['mu'] == pytest.approx(rates.mean()) and d['stats']['sigma'] == pytest.approx(rates.std())
+        vals, bins = np.histogram(rates, bins=100)
+        np.testing.assert_allclose(d['histogram'][1], vals / vals.sum())
+        np.testing.assert_allclose(d['histogram'][0], bins[:-1])
+
+
+def shifted_rate(t, n, r=1.):
+    """Upstream's binned population rate: range (t_min + r/2, t_max + r/2)."""
+    counts, _ = np.histogram(t, bins=int((T_MAX - T_MIN) / r), range=(T_MIN + r / 2, T_MAX + r / 2))
+    return counts / (n * r / 1000.)
+
+
+def test_create_synchrony_and_rate_time_series(M):
+    M.analysis.create_synchrony(t_min=T_MIN)
+    M.analysis.create_rate_time_series(t_min=T_MIN)
+    for area, pop in POPS:
+        _, t, n = spikes(M, area, pop)
+        rate = shifted_rate(t, n)
+        assert M.analysis.synchrony[area][pop] == pytest.approx(rate.std() / rate.mean(), rel=1e-12)
+        np.testing.assert_allclose(M.analysis.rate_time_series_pops[area][pop], rate)
+    assert M.analysis.rate_time_series['V1'].shape == (int(T_MAX - T_MIN),)
+    with pytest.raises(ValueError, match="kernel 'gauss_time_window': only 'binned'"):
+        M.analysis.create_rate_time_series(kernel='gauss_time_window')
+
+
+def test_create_pop_cv_isi(M):
+    """Upstream: mean CV over neurons with >= 1 ISI in (t_min, t_max)."""
+    M.analysis.create_pop_cv_isi(t_min=T_MIN)
+    for area, pop in POPS:
+        ids, t, _ = spikes(M, area, pop)
+        keep = (t > T_MIN) & (t < T_MAX)
+        cvs = []
+        for i in np.unique(ids[keep]):
+            isi = np.diff(np.sort(t[keep][ids[keep] == i]))
+            if isi.size > 0:
+                cvs.append(isi.std() / isi.mean())
+        assert M.analysis.pop_cv_isi[area][pop] == pytest.approx(np.mean(cvs), rel=1e-12)
+
+
+def test_create_pop_LvR(M):
+    """Upstream: LvR with R = 2 ms, 0 for neurons with < 2 ISIs, silent neurons as 0."""
+    M.analysis.create_pop_LvR(t_min=T_MIN)
+    for area, pop in POPS:
+        ids, t, n = spikes(M, area, pop)
+        keep = (t >= T_MIN) & (t < T_MAX)
+        values = []
+        for i in np.unique(ids[keep]):
+            I = np.diff(np.sort(t[keep][ids[keep] == i]))
+            if I.size > 1:
+                s = I[:-1] + I[1:]
+                values.append(3. / (I.size - 1) * np.sum((1 - 4 * I[:-1] * I[1:] / s ** 2) * (1 + 4 * 2. / s)))
+            else:
+                values.append(0.)
+        expected = np.sum(values) / n
+        assert M.analysis.pop_LvR[area][pop] == pytest.approx(expected, rel=1e-9)
+
+
+def test_save_writes_every_computed_member(M):
+    M.analysis.create_pop_rates()
+    files = M.analysis.save()
+    names = {f.stem for f in files}
+    assert {'pop_rates'} <= names
+    saved = json.loads((M.simulation.run_dir / 'analysis' / 'upstream' / 'pop_rates.json').read_text())
+    assert saved['V1']['4E'][0] == pytest.approx(M.analysis.pop_rates['V1']['4E'][0])
+    assert saved['Parameters']['t_min'] == 500.      # upstream's default transient
+
+
+def test_unknown_parameter_and_area_are_named(M, tmp_path):
+    with pytest.raises(KeyError, match="unknown parameter 'tmin'"):
+        M.analysis.create_pop_rates(tmin=100.)
+    from mam_pynn.analysis import Analysis
+    with pytest.raises(ValueError, match=r"load_areas \['V4'\] were not recorded"):
+        Analysis(M, run_dir=M.simulation.run_dir, load_areas=['V4']).create_pop_rates()
+    with pytest.raises(ValueError, match="call M.simulation.simulate"):
+        MultiAreaModel(NETWORK, simulation=True, analysis=True,
+                       sim_spec={'areas_simulated': ['V1']}).analysis.create_pop_rates()
