@@ -52,7 +52,20 @@ def test_create_pop_rates(M):
         expected = np.sum((t > T_MIN) & (t < T_MAX)) / (n * (T_MAX - T_MIN) / 1000.)
         assert M.analysis.pop_rates[area][pop][0] == pytest.approx(expected, rel=1e-12)
     assert M.analysis.pop_rates['Parameters']['t_min'] == T_MIN
-    assert M.analysis.pop_rates['V1']['total'] > 0
+    all_t = np.concatenate([spikes(M, 'V1', pop)[1] for pop in M.structure['V1']])
+    n_area = sum(spikes(M, 'V1', pop)[2] for pop in M.structure['V1'])
+    expected = np.sum((all_t > T_MIN) & (all_t < T_MAX)) / (n_area * (T_MAX - T_MIN) / 1000.)
+    assert M.analysis.pop_rates['V1']['total'] == pytest.approx(expected, rel=1e-12)
+
+
+def test_create_pop_rates_compute_stat(M):
+    """compute_stat=True: (mean, std) of the single-neuron rates, silent neurons as 0."""
+    M.analysis.create_pop_rates(t_min=T_MIN, compute_stat=True)
+    for area, pop in POPS:
+        ids, t, n = spikes(M, area, pop)
+        rates = np.bincount(ids[(t > T_MIN) & (t < T_MAX)], minlength=n) / ((T_MAX - T_MIN) / 1000.)
+        assert M.analysis.pop_rates[area][pop] == pytest.approx((rates.mean(), rates.std()), rel=1e-12)
+    assert len(M.analysis.pop_rates['V1']['total']) == 2
 
 
 def test_create_pop_rate_dists(M):
@@ -121,14 +134,55 @@ def test_create_pop_LvR(M):
         assert M.analysis.pop_LvR[area][pop] == pytest.approx(expected, rel=1e-9)
 
 
-def test_save_writes_every_computed_member(M):
+def test_save_writes_every_computed_member_and_overwrites_only_when_told(M):
     M.analysis.create_pop_rates()
+    M.analysis.create_rate_time_series(t_min=T_MIN)
+    out = M.simulation.run_dir / 'analysis' / 'upstream'
     files = M.analysis.save()
-    names = {f.stem for f in files}
-    assert {'pop_rates'} <= names
-    saved = json.loads((M.simulation.run_dir / 'analysis' / 'upstream' / 'pop_rates.json').read_text())
+    assert {'pop_rates.json', 'rate_time_series_pops.npz'} <= {f.name for f in files}
+    saved = json.loads((out / 'pop_rates.json').read_text())
     assert saved['V1']['4E'][0] == pytest.approx(M.analysis.pop_rates['V1']['4E'][0])
     assert saved['Parameters']['t_min'] == 500.      # upstream's default transient
+    with np.load(out / 'rate_time_series_pops.npz') as z:
+        np.testing.assert_array_equal(z['V2/5E'], M.analysis.rate_time_series_pops['V2']['5E'])
+        assert json.loads(str(z['Parameters']))['t_min'] == T_MIN
+    mtime = (out / 'rate_time_series_pops.npz').stat().st_mtime_ns
+    M.analysis.save()                                # same results: kept as they are
+    assert (out / 'rate_time_series_pops.npz').stat().st_mtime_ns == mtime
+    M.analysis.create_pop_rates(t_min=T_MIN)
+    with pytest.raises(FileExistsError, match='pop_rates.json'):
+        M.analysis.save()
+    assert json.loads((out / 'pop_rates.json').read_text())['Parameters']['t_min'] == 500.
+    M.analysis.save(overwrite=True)
+    assert json.loads((out / 'pop_rates.json').read_text())['Parameters']['t_min'] == T_MIN
+    assert not [f for f in out.iterdir() if f.name.startswith('.')]     # no temporary left
+
+
+def test_synthetic_run_absent_and_silent_populations(M, tmp_path):
+    """Analysis(M, run_dir) on any run; upstream's 'complete' has TH's missing L4 as
+    (0, 0) rates and NaN synchrony and series; a silent population: NaN synchrony,
+    upstream's empty rate distribution, LvR and CV 0."""
+    from mam_pynn.analysis import Analysis
+    from mam_pynn.analysis.synthetic import default_layout, make_run_dir
+    run = make_run_dir(tmp_path / 'syn', default_layout(200, ['V1', 'TH'], seed=2), t_sim=1500.,
+                       rates={'6I': 0.}, seed=2)
+    a = Analysis(M, run)
+    assert a.T == 1500. and a.areas_loaded == ['V1', 'TH']
+    a.create_pop_rates()
+    a.create_synchrony()
+    a.create_rate_time_series()
+    a.create_pop_rate_dists()
+    a.create_pop_LvR()
+    a.create_pop_cv_isi()
+    assert a.pop_rates['TH']['4E'] == (0., 0.) and np.isnan(a.synchrony['TH']['4I'])
+    assert np.isnan(a.rate_time_series_pops['TH']['4E']).all() and '4E' not in a.pop_LvR['TH']
+    assert a.pop_rates['V1']['6I'][0] == 0. and np.isnan(a.synchrony['V1']['6I'])
+    assert a.pop_rate_dists['V1']['6I']['stats'] == {'mu': 0., 'sigma': 0.}
+    assert a.pop_LvR['V1']['6I'] == 0. and a.pop_cv_isi['V1']['6I'] == 0.
+    t = a.spike_data['TH']['23E'][:, 1]
+    rate = np.histogram(t, bins=1000, range=(500.5, 1500.5))[0]
+    assert a.synchrony['TH']['23E'] == pytest.approx(rate.std() / rate.mean(), rel=1e-12)
+    assert a.save() and (run / 'analysis' / 'upstream' / 'pop_LvR.json').is_file()
 
 
 def test_unknown_parameter_and_area_are_named(M, tmp_path):
@@ -140,3 +194,11 @@ def test_unknown_parameter_and_area_are_named(M, tmp_path):
     with pytest.raises(ValueError, match="call M.simulation.simulate"):
         MultiAreaModel(NETWORK, simulation=True, analysis=True,
                        sim_spec={'areas_simulated': ['V1']}).analysis.create_pop_rates()
+
+
+def test_upstream_script(M):
+    """Upstream's order: M.analysis exists before simulate() and reads the run afterwards."""
+    from mam_pynn.analysis import Analysis
+    assert isinstance(M.analysis, Analysis) and M.analysis.run_dir == M.simulation.run_dir
+    M.analysis.create_pop_rates()
+    assert set(M.analysis.pop_rates) == {'Parameters', 'V1', 'V2'}
