@@ -244,13 +244,17 @@ def figure_spectra(stats: dict, arrays: dict, figure_dir: Path) -> list[Path]:
 def figure_functional_connectivity(stats: dict, arrays: dict, figure_dir: Path) -> list[Path]:
     plt = _plt()
     areas = [str(a) for a in arrays['area_labels']]
-    sim = arrays['fc_sim']
+    si = 'fc_sim_synaptic_input' in arrays     # upstream's Fig. 8 signal, else area rates
+    sim = arrays['fc_sim_synaptic_input'] if si else arrays['fc_sim']
+    fc_stats = stats['functional_connectivity']
+    r = (fc_stats.get('synaptic_input', {}) if si else fc_stats).get('similarity_exp')
+    signal = 'synaptic input' if si else 'area rates'
     exp = arrays.get('fc_exp')
     ncol = 3 if exp is not None else 1
     fig, axes = plt.subplots(1, ncol, figsize=(5.2 * ncol, 5.2), squeeze=False)
     label_size = 6 if len(areas) > 16 else 8
     axes = axes[0]
-    panels = [('simulated', sim)] + ([('experimental (fMRI)', exp)] if exp is not None else [])
+    panels = [(f'simulated ({signal})', sim)] + ([('experimental (fMRI)', exp)] if exp is not None else [])
     for ax, (title, mat) in zip(axes, panels):
         m = np.array(mat, float)
         np.fill_diagonal(m, np.nan)
@@ -265,11 +269,13 @@ def figure_functional_connectivity(stats: dict, arrays: dict, figure_dir: Path) 
         iu = np.triu_indices(len(areas), 1)
         ax = axes[2]
         ax.plot(exp[iu], sim[iu], '.', ms=3, color='k')
-        r = stats['functional_connectivity'].get('similarity_exp')
         ax.set_xlabel('experimental FC')
-        ax.set_ylabel('simulated FC')
-        ax.set_title(f"area pairs, r = {r:.2f}" if isinstance(r, float) else 'area pairs', fontsize=9)
+        ax.set_ylabel(f'simulated FC ({signal})')
+        ax.set_title(f"{iu[0].size} area pairs, Pearson r = {r:.2f}" if isinstance(r, float)
+                     else 'area pairs', fontsize=9)
         ax.set_box_aspect(1)
+    fig.suptitle(f"functional connectivity: {signal} vs fMRI (r: correlation of the off-diagonal "
+                 f"entries); a down-scaled or short run is not expected to match fMRI", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, figure_dir, 'functional_connectivity')
 

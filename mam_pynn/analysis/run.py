@@ -28,7 +28,7 @@ from . import statistics as st
 from .spikes import RunInfo, SpikeFile, iter_areas, read_run_info, recorded_only, sample_neurons
 
 #: bump when a definition changes, so stored results are recomputed
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2   # 2: spectrum segment recorded, cc bootstrap SE, synaptic-input FC
 
 DEFAULT_PARAMS = {
     't_min': 500.,            # ms, skip the initial transient
@@ -36,11 +36,14 @@ DEFAULT_PARAMS = {
     't_ref': None,            # ms, LvR's refractory correction R; default: the neurons' t_ref
     'bin_ms': 1.,             # histograms, synchrony, spectra, correlations
     'sigma_ms': 5.,           # Gaussian kernel of the smoothed rates (and FC)
-    'cc_neurons': 100,        # active neurons sampled per population for correlations
-    'spectrum_len_segment': 1024,
+    'cc_neurons': 500,        # active neurons sampled per population for correlations
+    'cc_sample': 'random',    # 'random': cc_neurons drawn; 'upstream': the first <= 2000 by id
+    'spectrum_method': 'welch',   # 'welch': half-overlapping segments; 'upstream': 1024/1000
+    'spectrum_len_segment': None,  # samples; None: 1024, shorter for short windows (recorded)
     'spectrum_overlap': 0.5,
     'seed': 0,                # neuron sampling
 }
+UPSTREAM_CC_NEURONS = 2000   # upstream's correlation sample: the first active neurons by id
 STATS_FILE = 'statistics.json'
 SERIES_FILE = 'series.npz'
 MANIFEST_FILE = 'manifest.json'
@@ -73,10 +76,16 @@ def analysis_params(info: RunInfo, **overrides) -> dict:
     info.check_window(p['t_min'], p['t_max'])
     checks = {'bin_ms': (float, lambda v: v > 0, '> 0'), 'sigma_ms': (float, lambda v: v > 0, '> 0'),
               't_ref': (float, lambda v: v >= 0, '>= 0'), 'cc_neurons': (int, lambda v: v >= 2, '>= 2'),
-              'spectrum_len_segment': (int, lambda v: v >= 4, '>= 4'),
+              'spectrum_len_segment': (int, lambda v: v >= 4, '>= 4 (or null)'),
               'spectrum_overlap': (float, lambda v: 0 < v < 1, 'strictly between 0 and 1'),
               'seed': (int, lambda v: v >= 0, '>= 0')}
+    choices = {'cc_sample': ('random', 'upstream'), 'spectrum_method': ('welch', 'upstream')}
+    for name, allowed in choices.items():
+        if p[name] not in allowed:
+            raise ValueError(f"analysis parameter {name}={p[name]!r} must be one of {', '.join(allowed)}")
     for name, (kind, ok, rule) in checks.items():
+        if name == 'spectrum_len_segment' and p[name] is None:
+            continue
         try:
             value = kind(p[name])
             valid = np.isfinite(value) and value == p[name] and ok(value)
@@ -116,7 +125,10 @@ def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tup
             rates = st.neuron_rates(ps.neuron, ps.size, duration)
             cv = st.cv_isi(ps.neuron, ps.times, ps.size)
             lv = st.lvr(ps.neuron, ps.times, ps.size, t_ref=params['t_ref'])
-            sample = sample_neurons(ps, params['cc_neurons'], seed=params['seed'])
+            if params['cc_sample'] == 'upstream':   # upstream: the first <= 2000 active neurons by id
+                sample = np.unique(ps.neuron)[:UPSTREAM_CC_NEURONS]
+            else:
+                sample = sample_neurons(ps, params['cc_neurons'], seed=params['seed'])
             cc = st.correlation_matrix(st.count_matrix(ps.neuron, ps.times, sample, t_min, t_max, bin_ms))
             pops_out[area][name] = {
                 'size': ps.size, 'spikes': len(ps),
@@ -124,10 +136,12 @@ def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tup
                 'rate_sd': float(rates.std()) if ps.size else float('nan'),
                 'rate_median': float(np.median(rates)) if ps.size else float('nan'),
                 'silent_fraction': float(np.mean(rates == 0)) if ps.size else float('nan'),
-                'cv_isi': st.nanmean(cv), 'lvr': st.nanmean(lv), 'lvr_upstream': st.upstream_mean(lv),
+                'cv_isi': st.nanmean(cv), 'cv_isi_upstream': st.cv_isi_upstream(ps.neuron, ps.times, ps.size),
+                'lvr': st.nanmean(lv), 'lvr_upstream': st.upstream_mean(lv),
                 'n_irregularity': int(np.isfinite(lv).sum()),
                 'synchrony': st.synchrony(ps.times, t_min, t_max, bin_ms),
-                'corrcoef': st.mean_off_diagonal(cc), 'cc_neurons': int(sample.size)}
+                'corrcoef': st.mean_off_diagonal(cc), 'corrcoef_se': st.bootstrap_mean_cc_se(cc, seed=params['seed']),
+                'cc_neurons': int(sample.size)}
             for key, vals in (('rate', rates), ('cv_isi', cv), ('lvr', lv)):
                 per_neuron[key].append(vals.astype(np.float32))
                 area_vals[key].append(vals)
@@ -150,10 +164,23 @@ def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tup
     pop_series = np.array(pop_series).reshape(len(pop_labels), nb)
     area_series = np.array(area_series).reshape(len(info.areas), nb)
     area_smoothed = st.smooth(area_series, params['sigma_ms'], bin_ms)
-    freqs, pop_psd = st.power_spectrum(pop_series, bin_ms, params['spectrum_len_segment'],
-                                       params['spectrum_overlap'])
-    _, area_psd = st.power_spectrum(area_series, bin_ms, params['spectrum_len_segment'],
-                                    params['spectrum_overlap'])
+    if params['spectrum_method'] == 'upstream':
+        freqs, pop_psd = st.power_spectrum_upstream(pop_series, bin_ms)
+        _, area_psd = st.power_spectrum_upstream(area_series, bin_ms)
+        spectrum = {'method': 'scipy.signal.welch, nperseg 1024, noverlap 1000 (upstream)',
+                    'len_segment': st.DEFAULT_LEN_SEGMENT, 'overlap_samples': 1000}
+    else:
+        seg = st.welch_segment(nb, params['spectrum_len_segment'])
+        if params['spectrum_len_segment'] is None and seg < st.DEFAULT_LEN_SEGMENT:
+            warnings.warn(f"spectra: the {duration:g} ms window has {nb} bins, too few for "
+                          f"{st.DEFAULT_LEN_SEGMENT}-sample Welch segments: using {seg} samples "
+                          f"({1000. / (seg * bin_ms):.3g} Hz resolution; recorded in statistics.json)",
+                          stacklevel=2)
+        freqs, pop_psd = st.power_spectrum(pop_series, bin_ms, seg, params['spectrum_overlap'])
+        _, area_psd = st.power_spectrum(area_series, bin_ms, seg, params['spectrum_overlap'])
+        spectrum = {'method': 'Welch (elephant.spectral.welch_psd)', 'len_segment': seg,
+                    'overlap_samples': int(seg * params['spectrum_overlap'])}
+    spectrum['resolution_hz'] = 1000. / (spectrum['len_segment'] * bin_ms)
     fc = st.functional_connectivity(area_smoothed)
     arrays = {
         'pop_labels': np.array(pop_labels), 'area_labels': np.array(info.areas),
@@ -176,6 +203,20 @@ def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tup
         arrays['fc_exp'] = exp
         fc_out['similarity_exp'] = st.fc_similarity(fc, exp) if len(info.areas) >= 3 else float('nan')
         fc_out['n_pairs'] = len(info.areas) * (len(info.areas) - 1) // 2
+    if len(info.areas) >= 2:
+        from .synaptic_input import area_synaptic_input, run_model
+        try:
+            model = run_model(info.run_dir)
+        except OSError as err:   # no raw data to rebuild the model's W and K: say so
+            model, fc_out['synaptic_input'] = None, {'not computed': str(err)}
+    if len(info.areas) >= 2 and model is not None:
+        _, signals = area_synaptic_input(model, pop_labels, pop_series, bin_ms)
+        arrays['fc_sim_synaptic_input'] = fc_si = st.functional_connectivity(signals)
+        fc_out['synaptic_input'] = {
+            'measure': "Pearson correlation of the areas' synaptic-input signals (upstream's Fig. 8: "
+                       "source rates weighted by |W| K, filtered by exp(-t/tau_syn))",
+            'similarity_exp': (st.fc_similarity(fc_si, exp) if 'fc_exp' in arrays and len(info.areas) >= 3
+                               else float('nan'))}
     n_total = int(sum(a['size'] for a in areas_out.values()))
     spikes_total = int(sum(a['spikes'] for a in areas_out.values()))
     all_lvr = arrays['neuron_lvr']
@@ -185,7 +226,7 @@ def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tup
                'lvr_upstream': st.upstream_mean(all_lvr)}
     run = {'status': info.status, 't_sim_ms': info.t_sim, 't_sim_requested_ms': info.t_requested}
     stats = {'label': info.label, 'run': run, 'params': params, 'network': network, 'areas': areas_out,
-             'populations': pops_out, 'functional_connectivity': fc_out}
+             'populations': pops_out, 'functional_connectivity': fc_out, 'spectrum': spectrum}
     return stats, arrays
 
 
@@ -288,7 +329,11 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
     files.append(manifest_path)
     net, fc = stats['network'], stats['functional_connectivity']
     sim_fc = fc.get('similarity_exp')
-    fc_txt = f"FC vs fMRI r={sim_fc:.2f}" if isinstance(sim_fc, float) else "FC vs fMRI n/a"
+    si_fc = fc.get('synaptic_input', {}).get('similarity_exp')
+    fc_txt = (f"FC vs fMRI r={si_fc:.2f} (synaptic input; area rates r={sim_fc:.2f}; a down-scaled "
+              f"or short run is not expected to match)" if isinstance(si_fc, float) and np.isfinite(si_fc)
+              else f"FC vs fMRI r={sim_fc:.2f} (area rates)" if isinstance(sim_fc, float) and np.isfinite(sim_fc)
+              else "FC vs fMRI n/a")
     print(f"analyzed {run_dir.name}: {len(stats['areas'])} areas, {net['neurons']} neurons, "
           f"{net['spikes']} spikes, rate {_fmt(net['rate'])} spikes/s, CV {_fmt(net['cv_isi'])}, "
           f"LvR {_fmt(net['lvr'])}, {fc_txt}; stats {t_stats:.1f} s, total "

@@ -17,6 +17,8 @@ neuron has too few spikes. Definitions follow Schmidt et al. (2018):
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from mam_pynn.params import SINGLE_NEURON_DICT
@@ -26,6 +28,9 @@ DEFAULT_T_REF = float(SINGLE_NEURON_DICT['t_ref'])
 
 #: at least this many ISIs for a neuron's CV or LvR to be defined (LvR needs ISI pairs)
 MIN_INTERVALS = 2
+
+
+DEFAULT_LEN_SEGMENT = 1024   # samples: upstream's Welch segment
 
 
 def spike_counts(neuron: np.ndarray, size: int) -> np.ndarray:
@@ -207,28 +212,71 @@ def mean_off_diagonal(cc: np.ndarray) -> float:
     return nanmean(vals)
 
 
-def power_spectrum(series: np.ndarray, bin_ms: float = 1., len_segment: int = 1024,
-                   overlap: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Welch power spectral density (Elephant's ``welch_psd``) of mean-removed series.
+def welch_segment(length: int, len_segment: int | None = None) -> int:
+    """Welch segment length (samples) for a series of ``length`` samples.
 
-    Segments of 1024 samples of 1 ms as upstream (shorter for series under 4096
-    samples); half-overlapping (upstream lets them overlap by 1000 samples, which
-    costs 20x the time for little less variance).
+    ``len_segment`` None: 1024 as upstream, shortened for short series to the largest
+    power of two <= length / 4 (so that ~7 half-overlapping segments average; the caller
+    records and reports it). An explicit ``len_segment`` is used as given and refused
+    (ValueError naming spectrum_len_segment) when the series is shorter."""
+    if length < 4:
+        raise ValueError(f"a spectrum needs at least 4 samples, got {length}")
+    if len_segment is not None:
+        if len_segment > length:
+            raise ValueError(f"analysis parameter spectrum_len_segment={len_segment} is longer than "
+                             f"the analysed window ({length} samples): shorten it or the bins, or "
+                             f"analyse a longer window")
+        return int(len_segment)
+    return int(min(DEFAULT_LEN_SEGMENT, 2 ** int(np.floor(np.log2(max(length / 4., 4.))))))
+
+
+def power_spectrum(series: np.ndarray, bin_ms: float = 1., len_segment: int | None = None,
+                   overlap: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Welch power spectral density (Elephant's ``welch_psd``) of mean-removed series,
+    segments of :func:`welch_segment` samples, half-overlapping (upstream lets them
+    overlap by 1000 of 1024 samples: :func:`power_spectrum_upstream`).
     Returns (frequencies in Hz without 0, psd) with psd along the last axis.
     """
     from elephant.spectral import welch_psd
     x = np.atleast_2d(np.asarray(series, float))
     x = x - x.mean(axis=-1, keepdims=True)
-    length = x.shape[-1]
-    if length < 4:
-        raise ValueError(f"a spectrum needs at least 4 samples, got {length}")
-    # short series: shorter segments, so that at least ~7 half-overlapping ones average
-    seg = int(min(len_segment, 2 ** int(np.floor(np.log2(max(length / 4., 4.))))))
+    seg = welch_segment(x.shape[-1], len_segment)
     freqs, psd = welch_psd(x, len_segment=seg, overlap=overlap, fs=1000. / bin_ms, axis=-1)
     freqs = np.asarray(freqs, float)
     keep = freqs > 0
     psd = np.asarray(psd)[..., keep]
     return freqs[keep], psd if np.ndim(series) > 1 else psd[0]
+
+
+def power_spectrum_upstream(series: np.ndarray, bin_ms: float = 1.) -> tuple[np.ndarray, np.ndarray]:
+    """Upstream's paper spectra: scipy.signal.welch, 1024-sample segments overlapping by
+    1000 samples (constant detrend), of the binned rates; refused for windows shorter than
+    1024 bins. Returns (frequencies in Hz without 0, psd)."""
+    from scipy.signal import welch
+    x = np.atleast_2d(np.asarray(series, float))
+    if x.shape[-1] < DEFAULT_LEN_SEGMENT:
+        raise ValueError(f"analysis parameter spectrum_method='upstream' needs >= {DEFAULT_LEN_SEGMENT} "
+                         f"bins (upstream's nperseg), the window has {x.shape[-1]}")
+    freqs, psd = welch(x, fs=1000. / bin_ms, nperseg=DEFAULT_LEN_SEGMENT, noverlap=1000, axis=-1)
+    keep = freqs > 0
+    psd = psd[..., keep]
+    return freqs[keep], psd if np.ndim(series) > 1 else psd[0]
+
+
+def bootstrap_mean_cc_se(cc: np.ndarray, draws: int = 50, seed: int = 0) -> float:
+    """Sampling error of the mean pairwise correlation: the SD over bootstrap resamples
+    of the neurons (with replacement) of the mean off-diagonal entry of ``cc``."""
+    n = cc.shape[0]
+    if n < 3:
+        return float('nan')
+    rng = np.random.default_rng(seed)
+    means = []
+    for _ in range(draws):
+        idx = np.sort(rng.integers(0, n, n))
+        sub = cc[np.ix_(idx, idx)]
+        off = sub[idx[:, None] != idx[None, :]]     # pairs of distinct neurons
+        means.append(nanmean(off))
+    return float(np.nanstd(means))
 
 
 def functional_connectivity(area_series: np.ndarray) -> np.ndarray:
@@ -266,7 +314,7 @@ def load_experimental_fc(areas: list[str], path=None) -> np.ndarray:
     if path is None:
         from mam_pynn.data import data_file
         path = data_file(FMRI_FILE)
-    lines = [ln for ln in open(path).read().splitlines() if ln.strip() and not ln.startswith('#')]
+    lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip() and not ln.startswith('#')]
     names = lines[0].split('\t')
     mat = np.array([[float(v) for v in ln.split('\t')] for ln in lines[1:]])
     if mat.shape != (len(names), len(names)):

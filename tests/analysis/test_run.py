@@ -231,3 +231,59 @@ def test_a_run_shorter_than_the_transient_is_analysed_whole_with_a_warning(tmp_p
     with pytest.warns(UserWarning, match=r"not longer than the default transient"):
         result = analyze_run(run, figures=False, verbose=False)
     assert result['params']['t_min'] == 0. and result['params']['t_max'] == 300.
+
+
+def test_spectrum_settings_used_are_recorded_and_warned(tmp_path):
+    """Issue 14.1: statistics.json says which segment was used; a short window warns."""
+    run = make_run_dir(tmp_path / 'r', default_layout(100, ['V1', 'V2']), t_sim=1000.)
+    with pytest.warns(UserWarning, match=r"too few for 1024-sample Welch segments: using 64 samples"):
+        result = analyze_run(run, t_min=500., figures=False, verbose=False)
+    assert result['spectrum']['len_segment'] == 64 and result['spectrum']['resolution_hz'] == 1000. / 64
+    with pytest.raises(ValueError, match="spectrum_len_segment=1024 is longer"):
+        analyze_run(run, t_min=500., figures=False, verbose=False, spectrum_len_segment=1024, force=True)
+
+
+def test_upstream_variants_by_name(analysed, tmp_path):
+    """Issues 14.2-14.4: upstream's spectrum and correlation sample, and both CVs."""
+    run, result = analysed
+    pop = result['populations']['V1']['23E']
+    assert {'cv_isi', 'cv_isi_upstream', 'corrcoef', 'corrcoef_se'} <= set(pop)
+    assert pop['cv_isi_upstream'] <= pop['cv_isi'] + 0.05     # 2-spike neurons add CV 0
+    assert 0 <= pop['corrcoef_se'] < 0.05
+    copy = tmp_path / 'up'
+    shutil.copytree(run, copy)
+    up = analyze_run(copy, t_min=500., figures=False, verbose=False, cc_sample='upstream',
+                     spectrum_method='upstream')
+    assert up['spectrum']['len_segment'] == 1024 and 'noverlap 1000' in up['spectrum']['method']
+    n_active = up['populations']['V1']['23E']['cc_neurons']
+    assert n_active == min(2000, n_active) and n_active >= pop['cc_neurons']
+    with pytest.raises(ValueError, match="cc_sample='first' must be one of random, upstream"):
+        analyze_run(copy, figures=False, verbose=False, cc_sample='first', force=True)
+
+
+def test_synaptic_input_fc_follows_upstreams_definition(analysed):
+    """Issue 14.6: area signal = N-weighted mean over target pops of the |W| K weighted
+    source rates, filtered by exp(-t / tau_syn); FC = their correlations."""
+    from mam_pynn.analysis.synaptic_input import run_model
+    run, result = analysed
+    M = run_model(run)
+    with np.load(run / 'analysis' / 'series.npz') as f:
+        labels = [tuple(str(x).split('/')) for x in f['pop_labels']]
+        rates, fc_si = f['pop_rate_series'], f['fc_sim_synaptic_input']
+    tau = M.params['neuron_params']['single_neuron_dict']['tau_syn_ex']
+    kernel = np.exp(-np.arange(0., 20.) / tau)
+    areas = list(dict.fromkeys(a for a, _ in labels))
+    signals = []
+    for area in areas:
+        total, weight = 0., 0.
+        for k, (a, p) in enumerate(labels):
+            if a != area:
+                continue
+            drive = sum(abs(M.W[area][p][sa][sp]) * M.K[area][p][sa][sp] * rates[j]
+                        for j, (sa, sp) in enumerate(labels))
+            total = total + M.N[area][p] * np.convolve(kernel, drive, mode='same')
+            weight += M.N[area][p]
+        signals.append(total / weight)
+    np.testing.assert_allclose(fc_si, np.corrcoef(np.array(signals)), atol=1e-10)
+    fc = result['functional_connectivity']['synaptic_input']
+    assert 'synaptic-input' in fc['measure'] and 'similarity_exp' in fc

@@ -201,3 +201,38 @@ def test_cv_isi_upstream_counts_two_spike_neurons_as_zero():
     ours = cv_isi(neuron, times, 3)
     assert np.isnan(ours[0]) and np.isnan(ours[2]) and ours[1] == pytest.approx(isi.std() / isi.mean())
     assert cv_isi_upstream(np.array([0]), np.array([5.]), 1) == 0.
+
+
+def test_welch_segment_default_shortens_explicit_is_kept_or_refused():
+    """Issue 14.1: the default 1024 shrinks for short windows (the caller records it);
+    an explicit setting is never overridden silently."""
+    assert st.welch_segment(5000) == 1024 and st.welch_segment(500) == 64
+    assert st.welch_segment(500, 256) == 256
+    with pytest.raises(ValueError, match="spectrum_len_segment=1024 is longer than the analysed window"):
+        st.welch_segment(500, 1024)
+
+
+def test_upstream_spectrum_is_scipy_welch_1024_1000():
+    """Issue 14.2: upstream's settings, checked against scipy directly; a 25 Hz sine peaks."""
+    from scipy.signal import welch
+    t = np.arange(4000.)
+    x = 5 + np.sin(2 * np.pi * 25. * t / 1000.) + np.random.default_rng(0).normal(0, 0.5, t.size)
+    f, p = st.power_spectrum_upstream(x)
+    f0, p0 = welch(x, fs=1000., nperseg=1024, noverlap=1000)
+    np.testing.assert_allclose(p, p0[f0 > 0]) and np.testing.assert_allclose(f, f0[f0 > 0])
+    assert abs(f[np.argmax(p)] - 25.) < 1.
+    with pytest.raises(ValueError, match="spectrum_method='upstream' needs >= 1024 bins"):
+        st.power_spectrum_upstream(x[:800])
+
+
+def test_bootstrap_se_of_the_mean_correlation_shrinks_with_more_neurons():
+    """Issue 14.4: the reported sampling error behaves like one (about 1/n for pairs)."""
+    rng = np.random.default_rng(3)
+    shared = rng.normal(size=2000)
+
+    def cc(n):
+        x = 0.3 * shared + rng.normal(size=(n, 2000))
+        return np.corrcoef(x)
+    se_small, se_large = st.bootstrap_mean_cc_se(cc(30)), st.bootstrap_mean_cc_se(cc(300))
+    assert 0 < se_large < se_small
+    assert np.isnan(st.bootstrap_mean_cc_se(np.eye(2)))
