@@ -25,6 +25,7 @@ import numpy as np
 
 from .io import (atomic_path, atomic_write_json, atomic_write_text, mark_sorted_by_time,
                  sonata_file_attrs)
+from .mpi import mpi_rank_size   # hpc.mpi_rank_size: patched by the tests
 from .network.nest_fast import NEST_MAX_CONNECTIONS_PER_VP, min_virtual_processes
 
 # --------------------------------------------------------------------------- memory model
@@ -406,18 +407,6 @@ def jobscript(config_path, nodes: int, ranks_per_node: int, threads: int,
 
 # --------------------------------------------------------------------------- MPI runs
 
-RANK_ENV = (('PMI_RANK', 'PMI_SIZE'), ('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE'),
-            ('PMIX_RANK', None), ('SLURM_PROCID', 'SLURM_NTASKS'))
-
-
-def mpi_rank_size() -> tuple[int, int]:
-    """(rank, number of ranks) from the launcher's environment, without importing MPI."""
-    for rank_var, size_var in RANK_ENV:
-        if rank_var in os.environ and size_var and size_var in os.environ:
-            return int(os.environ[rank_var]), int(os.environ[size_var])
-    return 0, 1
-
-
 def rank_dir(run_dir, rank: int) -> Path:
     return Path(run_dir) / 'ranks' / f'{rank:05d}'
 
@@ -637,7 +626,7 @@ def main(argv=None) -> int:
     """``python -m mam_pynn.hpc --config F --out RUN_DIR``: ``mam simulate`` through
     :func:`run_distributed` (works with and without ``mpirun``)."""
     import argparse
-    from .cli import load_config
+    from .config import load_config
     from .model import MultiAreaModel
     ap = argparse.ArgumentParser(prog='python -m mam_pynn.hpc', description=main.__doc__)
     ap.add_argument('--config')

@@ -174,11 +174,11 @@ class Brian2Backend(PyNNBackend):
 
     def setup(self, dt, seed, threads):
         import brian2
-        from ..hpc import mpi_rank_size
+        from ..mpi import mpi_rank_size
         n_ranks = mpi_rank_size()[1]
         if n_ranks > 1:
             raise RuntimeError(f"the brian2 backend runs in one process; the launcher's environment "
-                               f"says {n_ranks} MPI ranks (mam_pynn.hpc.RANK_ENV): use the nest backend")
+                               f"says {n_ranks} MPI ranks (mam_pynn.mpi.RANK_ENV): use the nest backend")
         if int(threads) > 1:
             print(f"brian2 backend: runs on one thread (local_num_threads = {threads} is ignored)",
                   file=sys.stderr, flush=True)
