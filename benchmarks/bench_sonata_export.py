@@ -13,8 +13,9 @@ export's own share shows. Peak memory should not grow with the number of edges
 CPUs); peak memory is given for the main process and for the largest worker process (the
 export's total stays below main + workers x worker).
 
-``--baseline`` also measures an earlier sonata.py (e.g. ``git show HEAD~1:mam_pynn/export/sonata.py
-> /tmp/old.py``) at every scale, in the same run, and prints the speed-up.
+``--baseline`` also measures an earlier, single-file sonata.py (the export was one module up
+to commit da9417a: ``git show da9417a:mam_pynn/export/sonata.py > /tmp/old.py``) at every
+scale, in the same run, and prints the speed-up.
 """
 from __future__ import annotations
 

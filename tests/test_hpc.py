@@ -278,15 +278,15 @@ class _StubSimulation:
 
 
 def test_run_distributed_writes_nest_timers_before_the_summary(tmp_path, monkeypatch):
-    monkeypatch.setattr(hpc, 'nest_kernel_info', lambda: {'time_update': 1.5})
-    monkeypatch.setattr(hpc, 'mpi_rank_size', lambda: (0, 1))
+    monkeypatch.setattr(hpc.distributed, 'nest_kernel_info', lambda: {'time_update': 1.5})
+    monkeypatch.setattr(hpc.distributed, 'mpi_rank_size', lambda: (0, 1))
     sim = _StubSimulation()
     hpc.run_distributed(sim, tmp_path / 'one')
     assert json.loads((tmp_path / 'one' / 'nest_kernel.json').read_text()) == {'time_update': 1.5}
     assert sim.calls[0][0] == tmp_path / 'one'
     # rank 1 of 2: its part, without a raster of its own (the merged run draws one)
-    monkeypatch.setattr(hpc, 'mpi_rank_size', lambda: (1, 2))
-    monkeypatch.setattr(hpc, 'check_nest_mpi', lambda size: None)
+    monkeypatch.setattr(hpc.distributed, 'mpi_rank_size', lambda: (1, 2))
+    monkeypatch.setattr(hpc.distributed, 'check_nest_mpi', lambda size: None)
     hpc.run_distributed(sim, tmp_path / 'two')
     out, kw = sim.calls[1]
     assert out == hpc.rank_dir(tmp_path / 'two', 1) and kw['figures'] is False
@@ -294,7 +294,7 @@ def test_run_distributed_writes_nest_timers_before_the_summary(tmp_path, monkeyp
 
 
 def test_run_distributed_refuses_leftovers_beside_the_parts(tmp_path, monkeypatch):
-    monkeypatch.setattr(hpc, 'mpi_rank_size', lambda: (1, 2))
+    monkeypatch.setattr(hpc.distributed, 'mpi_rank_size', lambda: (1, 2))
     hpc.rank_dir(tmp_path, 0).mkdir(parents=True)     # another rank started: allowed
     (tmp_path / 'spikes.h5').write_text('')           # an earlier run's merge: not allowed
     with pytest.raises(FileExistsError, match=r'spikes\.h5.*remove the directory'):
@@ -312,7 +312,7 @@ def test_plan_predicts_measured_peak_memory(tmp_path):
     """Real runs (NEST, 1 rank): the planner within 20 % of the measured peak RSS."""
     import subprocess
     import sys
-    script = Path(hpc.__file__).resolve().parents[1] / 'hpc' / 'calibrate_memory.py'
+    script = Path(hpc.__file__).resolve().parents[2] / 'hpc' / 'calibrate_memory.py'
     if not script.is_file():
         pytest.skip(f"{script} not found (needs the repository checkout)")
     out = tmp_path / 'check.json'

@@ -210,10 +210,10 @@ def test_same_seed_same_circuit_whatever_the_workers_and_bounded_chunks(small_mo
 
 def test_spawned_workers_write_the_same_circuit(small_model, tmp_path, monkeypatch):
     """Where processes cannot be forked (macOS, Windows) workers are spawned: same files."""
-    from mam_pynn.export import sonata
+    from mam_pynn.export.sonata import workers
     sim = {'t_sim': 50., 'areas_simulated': ['V1', 'V2'], 'rng_seed': 5}
     export_sonata(small_model, sim, tmp_path / 'one', workers=1)
-    monkeypatch.setattr(sonata, '_START_METHOD', 'spawn')
+    monkeypatch.setattr(workers, '_START_METHOD', 'spawn')
     export_sonata(small_model, sim, tmp_path / 'spawned', workers=2)
     one, spawned = _all_datasets(tmp_path / 'one'), _all_datasets(tmp_path / 'spawned')
     assert one.keys() == spawned.keys()
@@ -223,14 +223,14 @@ def test_spawned_workers_write_the_same_circuit(small_model, tmp_path, monkeypat
 def test_a_failing_worker_fails_the_export_and_leaves_no_partial_file(small_model, tmp_path, monkeypatch):
     """An error in one edge-writing process is raised by export_sonata; the export is not
     marked complete (no mam_export.json) and no half-written edge file remains."""
-    from mam_pynn.export import sonata
-    real = sonata._write_area_pair
+    from mam_pynn.export.sonata import workers
+    real = workers._write_area_pair
 
     def failing(f, t, ta, sa, *args):
         if (ta, sa) == ('V2', 'V1'):
             raise RuntimeError('disk full (simulated)')
         return real(f, t, ta, sa, *args)
-    monkeypatch.setattr(sonata, '_write_area_pair', failing)   # inherited by the forked workers
+    monkeypatch.setattr(workers, '_write_area_pair', failing)   # inherited by the forked workers
     with pytest.raises(RuntimeError, match='disk full'):
         export_sonata(small_model, {'areas_simulated': ['V1', 'V2']}, tmp_path, workers=2)
     assert not (tmp_path / 'mam_export.json').exists()
@@ -246,14 +246,14 @@ def test_a_killed_worker_fails_the_export_and_its_files_are_removed(small_model,
     import os
     from concurrent.futures.process import BrokenProcessPool
 
-    from mam_pynn.export import sonata
-    real = sonata._write_area_pair
+    from mam_pynn.export.sonata import workers
+    real = workers._write_area_pair
 
     def dying(f, t, ta, sa, *args):
         if (ta, sa) == ('V2', 'V1'):
             os._exit(9)   # no exception handlers, no clean-up: like SIGKILL
         return real(f, t, ta, sa, *args)
-    monkeypatch.setattr(sonata, '_write_area_pair', dying)
+    monkeypatch.setattr(workers, '_write_area_pair', dying)
     with pytest.raises(BrokenProcessPool):
         export_sonata(small_model, {'areas_simulated': ['V1', 'V2']}, tmp_path, workers=2, chunk_edges=2000)
     assert not (tmp_path / 'mam_export.json').exists()
@@ -338,9 +338,9 @@ def test_replace_cc_exports_inputs_instead_of_cortico_cortical_edges(tmp_path):
 
 
 def test_bad_circuits_and_oversized_inputs_are_named(small_model, tmp_path, monkeypatch):
-    from mam_pynn.export import sonata
+    from mam_pynn.export.sonata import writer
     # the spike-train input form holds every input spike in memory: refused when too many
-    monkeypatch.setattr(sonata, 'MAX_INPUT_SPIKES', 1000)
+    monkeypatch.setattr(writer, 'MAX_INPUT_SPIKES', 1000)
     with pytest.raises(ValueError, match="external='spikes' would pre-draw"):
         export_sonata(small_model, {'areas_simulated': ['V1'], 't_sim': 100.}, tmp_path / 's', external='spikes')
     monkeypatch.undo()
@@ -368,8 +368,8 @@ def test_per_connection_backends_refuse_large_circuits(small_export, monkeypatch
     """Backends other than NEST take the edges one by one through PyNN's FromListConnector."""
     from types import SimpleNamespace
 
-    from mam_pynn.export import sonata
+    from mam_pynn.export.sonata import simulator
     out, summary = small_export
-    monkeypatch.setattr(sonata, 'MAX_EDGES_FROM_LIST', summary['edges'] - 1)
+    monkeypatch.setattr(simulator, 'MAX_EDGES_FROM_LIST', summary['edges'] - 1)
     with pytest.raises(ValueError, match="backend 'neuron'.*backend='nest'"):
-        sonata.connect_edges(load_sonata(out), SimpleNamespace(name='neuron'), {})
+        simulator.connect_edges(load_sonata(out), SimpleNamespace(name='neuron'), {})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mam_pynn.export import sonata as S
+from mam_pynn.export.sonata import _files, index, writer
 
 
 def _brute_index(node_of_edge: np.ndarray, n_nodes: int, merge: bool = True):
@@ -35,7 +35,7 @@ def test_index_from_groups_matches_brute_force(n_nodes, n_edges, merge):
     rng = np.random.default_rng(n_nodes + n_edges)
     # runs of one node (consecutive edge ids) and nodes without edges both occur
     node_of_edge = np.repeat(rng.integers(0, n_nodes, n_edges), rng.integers(1, 4, n_edges))[:n_edges]
-    n2r, ranges = S._index_from_groups(*_grouped(node_of_edge, n_nodes), merge=merge)
+    n2r, ranges = index._index_from_groups(*_grouped(node_of_edge, n_nodes), merge=merge)
     ref_n2r, ref_ranges = _brute_index(node_of_edge, n_nodes, merge)
     assert n2r.dtype == ranges.dtype == np.uint64
     assert np.array_equal(n2r, ref_n2r) and np.array_equal(ranges, ref_ranges)
@@ -44,7 +44,7 @@ def test_index_from_groups_matches_brute_force(n_nodes, n_edges, merge):
 def test_index_from_counts_matches_brute_force():
     counts = np.array([0, 3, 1, 0, 0, 5, 2, 0])
     node_of_edge = np.repeat(np.arange(counts.size), counts)
-    n2r, ranges = S._index_from_counts(counts)
+    n2r, ranges = index._index_from_counts(counts)
     ref_n2r, ref_ranges = _brute_index(node_of_edge, counts.size)
     assert np.array_equal(n2r, ref_n2r) and np.array_equal(ranges, ref_ranges)
 
@@ -56,7 +56,7 @@ def test_bucketed_source_index_groups_edges_by_source(tmp_path, chunk_edges):
     rng = np.random.default_rng(3)
     sizes, first = [120, 80, 200], [0, 120, 200]
     src = rng.integers(0, 400, 3000)
-    idx = S._SourceIndexBuckets(first, sizes, [1000, 1000, 1000], chunk_edges, tmp_path)
+    idx = index._SourceIndexBuckets(first, sizes, [1000, 1000, 1000], chunk_edges, tmp_path)
     assert (idx.n_buckets > 1) == (chunk_edges == 50)
     for a in range(0, src.size, 700):
         idx.add(src[a:a + 700], a)
@@ -72,12 +72,12 @@ def test_bucketed_source_index_groups_edges_by_source(tmp_path, chunk_edges):
 def test_low_level_datasets_match_h5py(tmp_path):
     data = np.arange(12, dtype=np.uint64).reshape(6, 2)
     with h5py.File(tmp_path / 'x.h5', 'w') as f:
-        g0 = S._new_group(f, 'g/0')   # intermediate groups too
-        a = S._new_dataset(g0, 'a', (10,), np.float32)
-        S._write_slice(a, 3, np.array([1.5, 2.5], np.float32))
-        b = S._new_dataset(f['g'], 'b', data.shape, np.uint64, data)   # whole dataset at once
-        S._write_slice(b, 0, np.zeros((0, 2), np.uint64))   # empty writes are no-ops
-        S._set_str_attr(b, 'node_population', 'V1')
+        g0 = _files._new_group(f, 'g/0')   # intermediate groups too
+        a = _files._new_dataset(g0, 'a', (10,), np.float32)
+        _files._write_slice(a, 3, np.array([1.5, 2.5], np.float32))
+        b = _files._new_dataset(f['g'], 'b', data.shape, np.uint64, data)   # whole dataset at once
+        _files._write_slice(b, 0, np.zeros((0, 2), np.uint64))   # empty writes are no-ops
+        _files._set_str_attr(b, 'node_population', 'V1')
         ref = f.create_dataset('ref', shape=(10,), dtype=np.float32)
         ref.attrs['node_population'] = 'V1'
         a = h5py.Dataset(a)
@@ -93,9 +93,9 @@ def test_low_level_datasets_match_h5py(tmp_path):
 def test_normal_redraw_keeps_signs_and_bounds():
     rng = np.random.default_rng(0)
     sign = np.where(np.arange(20_000) % 2, np.float32(-1), np.float32(1))
-    w = S._normal_redraw(rng, sign.size, sign * np.float32(0.5), np.float32(1.0), sign=sign)
+    w = writer._normal_redraw(rng, sign.size, sign * np.float32(0.5), np.float32(1.0), sign=sign)
     assert w.dtype == np.float32 and np.all(w * sign >= 0)
-    d = S._normal_redraw(rng, 20_000, np.float32(1.0), np.full(20_000, 2.0, np.float32), low=np.float32(0.1))
+    d = writer._normal_redraw(rng, 20_000, np.float32(1.0), np.full(20_000, 2.0, np.float32), low=np.float32(0.1))
     assert np.all(d >= np.float32(0.1))
     # redrawing below 0.1 truncates N(1, 2) there: P(d > 3) = P(x > 3) / P(x > 0.1)
     expected = stats.norm.sf(3, 1, 2) / stats.norm.sf(0.1, 1, 2)
