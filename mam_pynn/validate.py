@@ -479,9 +479,8 @@ def report_markdown(report: dict) -> str:
 
 
 def report_figure(report: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from .analysis.plots import pyplot
+    plt = pyplot()
     pops = [e['population'] for e in report['populations']]
     b = report['backends']
     fig, axes = plt.subplots(len(report['metrics']), 1, figsize=(max(6, 0.45 * len(pops) + 2), 7.5),

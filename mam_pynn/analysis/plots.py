@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -28,9 +29,13 @@ FORMATS = ('png', 'pdf')
 DETAIL_AREAS = ('V1', 'V2', 'FEF')
 
 
-def _plt():
+def pyplot():
+    """pyplot that keeps a backend the user chose: Agg (files only) unless pyplot is
+    already imported (a notebook's inline backend, a GUI session) or MPLBACKEND names one.
+    Every figure drawn here is closed after saving, so none pops up in the user's session."""
     import matplotlib
-    matplotlib.use('Agg')
+    if 'matplotlib.pyplot' not in sys.modules and not os.environ.get('MPLBACKEND'):
+        matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     return plt
 
@@ -43,7 +48,7 @@ def save_figure(fig, figure_dir: Path, name: str) -> list[Path]:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=150 if fmt == 'png' else None)
         paths.append(path)
-    _plt().close(fig)
+    pyplot().close(fig)
     return paths
 
 
@@ -85,7 +90,7 @@ def _draw_raster(ax, sample: dict, y0: float = 0., height: float | None = None, 
 
 def figure_raster_overview(info: RunInfo, figure_dir: Path, t_start: float, t_stop: float,
                            n_per_area: int = 60, seed: int = 0) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     areas = info.areas
     fig, ax = plt.subplots(figsize=(7, max(3., 0.28 * len(areas) + 1)))
     sf = SpikeFile(info.spike_file)
@@ -106,7 +111,7 @@ def figure_raster_overview(info: RunInfo, figure_dir: Path, t_start: float, t_st
 
 def figure_raster_area(info: RunInfo, area: str, figure_dir: Path, t_start: float, t_stop: float,
                        n_neurons: int = 300, seed: int = 0) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     sample = raster_sample(info, area, t_start, t_stop, n_neurons, seed)
     fig, ax = plt.subplots(figsize=(6, 4))
     _draw_raster(ax, sample, size=2.)
@@ -145,7 +150,7 @@ def population_matrix(stats: dict, key: str) -> tuple[np.ndarray, list[str], lis
 
 def _figure_map(stats: dict, key: str, title: str, cbar: str, figure_dir: Path, name: str,
                 log: bool = False, cmap: str = 'viridis') -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.colors import LogNorm
     mat, areas, names = population_matrix(stats, key)
     fig, ax = plt.subplots(figsize=(4.2, max(3., 0.2 * len(areas) + 1.2)))
@@ -169,7 +174,7 @@ def _figure_map(stats: dict, key: str, title: str, cbar: str, figure_dir: Path, 
 
 def figure_rate_distributions(stats: dict, arrays: dict, figure_dir: Path) -> list[Path]:
     """Histogram of single-neuron rates (log scale) per population type, all areas."""
-    plt = _plt()
+    plt = pyplot()
     labels = [str(s) for s in arrays['pop_labels']]
     offsets, rates = arrays['pop_offsets'], arrays['neuron_rate']
     by_type: dict[str, list] = {}
@@ -197,7 +202,7 @@ def figure_rate_distributions(stats: dict, arrays: dict, figure_dir: Path) -> li
 def figure_rate_time_series(stats: dict, arrays: dict, figure_dir: Path,
                             detail: tuple[str, ...] = DETAIL_AREAS) -> list[Path]:
     """Top: smoothed rate of every area (image); bottom: a few areas as lines."""
-    plt = _plt()
+    plt = pyplot()
     t = arrays['time_ms']
     areas = [str(a) for a in arrays['area_labels']]
     smoothed = arrays['area_rate_smoothed']
@@ -225,7 +230,7 @@ def figure_rate_time_series(stats: dict, arrays: dict, figure_dir: Path,
 
 
 def figure_spectra(stats: dict, arrays: dict, figure_dir: Path) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     f, psd = arrays['freqs'], arrays['area_psd']
     areas = [str(a) for a in arrays['area_labels']]
     fig, ax = plt.subplots(figsize=(5, 3.8))
@@ -242,7 +247,7 @@ def figure_spectra(stats: dict, arrays: dict, figure_dir: Path) -> list[Path]:
 
 
 def figure_functional_connectivity(stats: dict, arrays: dict, figure_dir: Path) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     areas = [str(a) for a in arrays['area_labels']]
     si = 'fc_sim_synaptic_input' in arrays     # upstream's Fig. 8 signal, else area rates
     sim = arrays['fc_sim_synaptic_input'] if si else arrays['fc_sim']

@@ -11,10 +11,9 @@ from ..io import atomic_path, atomic_write_json
 
 
 def plt():
-    """pyplot on a non-interactive backend, with readable default sizes."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as pyplot
+    """pyplot (the user's backend kept, else Agg), with readable default sizes."""
+    from ..analysis.plots import pyplot as _pyplot
+    pyplot = _pyplot()
     pyplot.rcParams.update({'font.size': 9, 'axes.titlesize': 10, 'axes.labelsize': 9,
                             'xtick.labelsize': 8, 'ytick.labelsize': 8, 'legend.fontsize': 8})
     return pyplot

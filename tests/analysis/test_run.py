@@ -287,3 +287,33 @@ def test_synaptic_input_fc_follows_upstreams_definition(analysed):
     np.testing.assert_allclose(fc_si, np.corrcoef(np.array(signals)), atol=1e-10)
     fc = result['functional_connectivity']['synaptic_input']
     assert 'synaptic-input' in fc['measure'] and 'similarity_exp' in fc
+
+
+_BACKEND_SCRIPT = r'''
+import os, sys
+os.environ.pop('MPLBACKEND', None)
+import matplotlib
+if sys.argv[2] == 'chosen':
+    matplotlib.use('svg')
+    import matplotlib.pyplot as plt
+from mam_pynn.analysis import analyze_run
+analyze_run(sys.argv[1], t_min=500., verbose=False)
+import matplotlib.pyplot as plt
+print(matplotlib.get_backend().lower(), len(plt.get_fignums()))
+'''
+
+
+@pytest.mark.parametrize('session', ['chosen', 'none'])
+def test_drawing_keeps_the_users_matplotlib_backend(small_run, tmp_path, session):
+    """A notebook's inline backend (or any chosen one) survives `mam analyze`'s figures, and
+    the figures are closed; with nothing chosen, drawing uses Agg (no display needed)."""
+    import subprocess
+    import sys
+    run_dir = tmp_path / 'run'
+    shutil.copytree(small_run, run_dir)
+    res = subprocess.run([sys.executable, '-c', _BACKEND_SCRIPT, str(run_dir), session],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    backend, open_figures = res.stdout.split()[-2:]
+    assert backend == ('svg' if session == 'chosen' else 'agg')
+    assert open_figures == '0'
