@@ -103,8 +103,8 @@ def figure_raster_overview(info: RunInfo, figure_dir: Path, t_start: float, t_st
     ax.set_ylim(0, len(areas))
     ax.set_xlim(t_start, t_stop)
     ax.set_xlabel('time (ms)')
-    ax.set_title(f"{info.label[:12]}: {n_per_area} neurons per area "
-                 "(excitatory blue, inhibitory red)", fontsize=8)
+    ax.set_title(f"run {Path(info.run_dir).name} (model {info.label[:8]}): {n_per_area} neurons "
+                 "per area shown (excitatory blue, inhibitory red)", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, figure_dir, 'raster')
 
