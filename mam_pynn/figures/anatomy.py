@@ -144,6 +144,103 @@ def community_data(M, seed: int = 1) -> dict:
             'communities': parts, 'membership': membership}
 
 
+# Fig. 8: the connections between two areas are described by their shortest path on the
+# population-level graph. Upstream's definitions (figures/Schmidt2018/Fig8_laminar_paths.py):
+# gain G = K |J| with g = -4, rescaled by its leading eigenvalue; edge length log10(1/G);
+# shortest paths with negative lengths allowed (no negative cycle: the rescaled matrix has
+# spectral radius 1); per area pair the population pair with the shortest path.
+LAMINAR_PATH_PARAMS = {'connection_params': {'g': -4.}}
+SLN_THRESHOLDS = (0.35, 0.65)
+INTERMEDIATE_POPS = ('5E', '23E', '6E')
+
+
+def hierarchical_relation(sln, thresholds=SLN_THRESHOLDS) -> str:
+    """FF (SLN > 0.65), FB (SLN < 0.35) or lateral: upstream's classification by SLN."""
+    low, high = thresholds
+    return 'FF' if sln > high else 'FB' if sln < low else 'lateral'
+
+
+def structural_gradient(type_target, type_source) -> str:
+    """HL (from a higher to a lower architectural type), LH, or HZ (equal types)."""
+    return 'HL' if type_target < type_source else 'LH' if type_target > type_source else 'HZ'
+
+
+def shortest_population_paths(gain):
+    """All-pairs shortest paths on the graph with edges source -> target of length
+    log10(1/gain[target, source]): (length[s, t], predecessor[s, t]). Johnson's method
+    allows the negative lengths of gains above 1."""
+    from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
+    with np.errstate(divide='ignore'):
+        length = np.where(gain.T > 0, -np.log10(gain.T), np.inf)
+    graph = csgraph_from_dense(length, null_value=np.inf)
+    return shortest_path(graph, method='J', directed=True, return_predecessors=True)
+
+
+def _path(pred, s, t) -> list[int]:
+    path = [t]
+    while path[-1] != s:
+        path.append(int(pred[s, path[-1]]))
+    return path[::-1]
+
+
+def _stage_pattern(path_pops) -> list[str]:
+    """The populations a path uses in each intermediate area ('5E', or '4E+23E' for two)."""
+    stages, last_area = [], None
+    for label in path_pops:
+        area, pop = label.split('-', 1)
+        if area == last_area:
+            stages[-1] += '+' + pop
+        else:
+            stages.append(pop)
+        last_area = area
+    return stages[1:-1]
+
+
+def laminar_path_data(M, proc) -> dict:
+    """Fig. 8: per ordered area pair, the shortest population-level path, the pair of
+    populations it joins, and the pair's class by SLN and by architectural type."""
+    from collections import Counter
+    n = len(M.N_vec)
+    pops = list(M.structure_vec)
+    gain = np.asarray(M.K_matrix, float)[:, :n] * np.abs(np.asarray(M.J_matrix, float)[:, :n])
+    leading = float(np.max(np.linalg.eigvals(gain).real))
+    length, pred = shortest_population_paths(gain / leading)
+    index = {a: [i for i, p in enumerate(pops) if p.split('-')[0] == a] for a in M.area_list}
+    sln, arch = proc['SLN_completed'], proc['architecture_completed']
+    records = []
+    for target in M.area_list:
+        for source in M.area_list:
+            if source == target:
+                continue
+            block = length[np.ix_(index[source], index[target])]
+            if not np.isfinite(block).any():
+                continue                      # no path (e.g. into MDP, which has no cc input)
+            i, j = np.unravel_index(np.argmin(block), block.shape)
+            s, t = index[source][i], index[target][j]
+            path = [pops[k] for k in _path(pred, s, t)]
+            value = sln.get(target, {}).get(source)
+            records.append({
+                'source_area': source, 'target_area': target,
+                'source_pop': pops[s].split('-', 1)[1], 'target_pop': pops[t].split('-', 1)[1],
+                'length': float(length[s, t]), 'path': path,
+                'stages': len({p.split('-')[0] for p in path}),
+                'intermediate': _stage_pattern(path),
+                'SLN': value, 'SLN_class': None if value is None else hierarchical_relation(value),
+                'arch_class': structural_gradient(arch[target], arch[source])})
+    pair_counts = {}
+    for key, classes in (('SLN_class', ('FF', 'lateral', 'FB')), ('arch_class', ('HL', 'HZ', 'LH'))):
+        for c in classes:
+            pairs = Counter((r['source_pop'], r['target_pop']) for r in records if r[key] == c)
+            pair_counts[c] = [[sp, tp, k] for (sp, tp), k in pairs.most_common()]
+    intermediate = {c: dict(Counter(x for r in records if r['arch_class'] == c
+                                    for x in r['intermediate'])) for c in ('HL', 'HZ', 'LH')}
+    return {'params': LAMINAR_PATH_PARAMS, 'leading_eigenvalue': leading,
+            'sln_thresholds': SLN_THRESHOLDS, 'populations': pops, 'paths': records,
+            'pair_counts': pair_counts, 'intermediate_counts': intermediate,
+            'unreachable_targets': sorted({a for a in M.area_list
+                                           if not any(r['target_area'] == a for r in records)})}
+
+
 # ------------------------------------------------------------------ figures
 
 def _matrix(ax, fig, m, areas, cmap, label, norm=None):
@@ -298,7 +395,88 @@ def fig7_community_structure(out_dir) -> list:
     return save(fig, d, out_dir, 'fig7_community_structure')
 
 
+_LAYER_Y = {'23': 3., '4': 2., '5': 1., '6': 0.}
+_POP_DY = {'E': 0.17, 'I': -0.17}
+
+
+def _pop_label(pop: str) -> str:
+    return pop.replace('23', '2/3')
+
+
+def _laminar_diagram(ax, pair_counts, title, max_count):
+    """Source area (left) and target area (right) as layers of E (triangle) and I (circle)
+    populations; one arrow per population pair, its width the number of area pairs whose
+    shortest path joins them; the most frequent pairs listed below."""
+    from matplotlib.patches import FancyArrowPatch
+    for x in (0., 2.):
+        for y in _LAYER_Y.values():
+            for kind, dy in _POP_DY.items():
+                ax.plot(x, y + dy, marker='^' if kind == 'E' else 'o', ms=7, ls='none',
+                        color='C3' if kind == 'E' else 'C0', zorder=3)
+    for layer, y in _LAYER_Y.items():
+        ax.text(-0.25, y, _pop_label('L' + layer), ha='right', va='center', fontsize=7)
+    ax.text(0., 3.55, 'source area', ha='center', fontsize=7)
+    ax.text(2., 3.55, 'target area', ha='center', fontsize=7)
+    for sp, tp, k in pair_counts:
+        start = (0., _LAYER_Y[sp[:-1]] + _POP_DY[sp[-1]])
+        end = (2., _LAYER_Y[tp[:-1]] + _POP_DY[tp[-1]])
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle='-|>', mutation_scale=7,
+                                     lw=0.5 + 6. * k / max_count, color='0.3', alpha=0.7,
+                                     shrinkA=5, shrinkB=5, zorder=2))
+    total = sum(k for _, _, k in pair_counts)
+    top = ', '.join(f'{_pop_label(sp)}→{_pop_label(tp)} {k}' for sp, tp, k in pair_counts[:3])
+    ax.text(1., -0.55, f'most frequent: {top}', ha='center', va='top', fontsize=6.5)
+    ax.set_xlim(-0.7, 2.3)
+    ax.set_ylim(-0.9, 3.7)
+    ax.axis('off')
+    ax.set_title(f'{title} ({total} area pairs)', fontsize=8)
+
+
+# the intermediate stages panel C counts, as upstream (5E, 2/3E, 6E), and the two-population
+# stages our paths also use
+_STAGES_SHOWN = ('5E', '23E', '6E', '4E+23E', '4I+23E')
+
+
+def fig8_laminar_paths(out_dir) -> list:
+    from ..anatomy import load_raw_data, process_raw_data
+    from ..model import MultiAreaModel
+    d = laminar_path_data(MultiAreaModel(LAMINAR_PATH_PARAMS), process_raw_data(load_raw_data()))
+    pyplot = plt()
+    fig, axes = pyplot.subplots(3, 3, figsize=(10, 8.5), constrained_layout=True,
+                                gridspec_kw={'height_ratios': [1, 1, 0.8]})
+    names = {'FF': 'feedforward, SLN > 0.65', 'lateral': 'lateral, 0.35 ≤ SLN ≤ 0.65',
+             'FB': 'feedback, SLN < 0.35', 'HL': 'higher → lower type',
+             'HZ': 'equal architectural types', 'LH': 'lower → higher type'}
+    max_count = max(k for counts in d['pair_counts'].values() for _, _, k in counts)
+    for row, classes, letter in ((0, ('FF', 'lateral', 'FB'), 'A'), (1, ('HL', 'HZ', 'LH'), 'B')):
+        for col, c in enumerate(classes):
+            _laminar_diagram(axes[row, col], d['pair_counts'][c], f'{letter}  {names[c]}', max_count)
+    def bars(counts):
+        shown = [counts.get(p, 0) for p in _STAGES_SHOWN]
+        return shown + [sum(counts.values()) - sum(shown)]
+    ymax = max(max(bars(v)) for v in d['intermediate_counts'].values())
+    for col, c in enumerate(('HL', 'HZ', 'LH')):
+        ax = axes[2, col]
+        ax.bar(range(len(_STAGES_SHOWN) + 1), bars(d['intermediate_counts'][c]),
+               color=['C3'] * 3 + ['C1'] * 2 + ['0.6'])
+        ax.set_xticks(range(len(_STAGES_SHOWN) + 1))
+        ax.set_xticklabels([_pop_label(p).replace('+', '→\n') for p in _STAGES_SHOWN] + ['other'],
+                           fontsize=7)
+        ax.set_ylim(0, 1.1 * ymax)
+        ax.set_xlabel('populations used in an intermediate area')
+        ax.set_ylabel('number of intermediate stages')
+        ax.set_title(f'C  indirect paths, {names[c]}', fontsize=8)
+    fig.suptitle(f"{PAPER}, Fig. 8: shortest laminar paths between areas on the population "
+                 f"graph\n(gain K|J|, g = −4, rescaled by λmax = {d['leading_eigenvalue']:.0f} mV; "
+                 f"inhibitory gains as absolute values, as upstream)\n"
+                 f"arrow: the population pair joined by an area pair's shortest path, width: number "
+                 f"of area pairs; no path into {', '.join(d['unreachable_targets'])} "
+                 f"(no cortico-cortical input)", fontsize=8)
+    return save(fig, d, out_dir, 'fig8_laminar_paths')
+
+
 FIGURES = {'fig2_anatomy': fig2_anatomy, 'fig4_connectivity': fig4_connectivity,
            'fig5_cc_laminar_pattern': fig5_laminar_pattern,
            'fig6_connectivity_measures': fig6_connectivity_measures,
-           'fig7_community_structure': fig7_community_structure}
+           'fig7_community_structure': fig7_community_structure,
+           'fig8_laminar_paths': fig8_laminar_paths}

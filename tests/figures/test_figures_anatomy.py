@@ -69,3 +69,90 @@ def test_fln_decays_with_distance(drawn):
     slope, _ = np.linalg.lstsq(A, y, rcond=None)[0]
     assert d['fln_distance_fit']['decay_per_mm'] == pytest.approx(-slope, rel=1e-9)
     assert 0.05 < -slope < 0.3      # the exponential distance rule: lambda of order 0.1 / mm
+
+
+def _bellman_ford_area_paths(M):
+    """Upstream's Fig. 8 recipe done independently: a networkx graph with one edge per
+    nonzero gain K |J| (g = -4), rescaled by the leading eigenvalue, length log10(1/gain),
+    Bellman-Ford from every population; per area pair the shortest population pair."""
+    import networkx as nx
+    pops = list(M.structure_vec)
+    n = len(pops)
+    gain = np.asarray(M.K_matrix)[:, :n] * np.abs(np.asarray(M.J_matrix)[:, :n])
+    gain = gain / max(np.linalg.eigvals(gain).real)
+    g = nx.DiGraph()
+    g.add_nodes_from(pops)
+    for t in range(n):
+        for s in range(n):
+            if gain[t, s] > 0:
+                g.add_edge(pops[s], pops[t], distance=np.log10(1. / gain[t, s]))
+    dist = {p: nx.bellman_ford_predecessor_and_distance(g, p, weight='distance')[1] for p in pops}
+    best = {}
+    for source in M.area_list:
+        for target in M.area_list:
+            if source == target:
+                continue
+            options = [(dist[f'{source}-{sp}'][f'{target}-{tp}'], sp, tp)
+                       for sp in M.structure[source] for tp in M.structure[target]
+                       if f'{target}-{tp}' in dist[f'{source}-{sp}']]
+            if options:
+                best[source, target] = min(options)
+    return g, best
+
+
+def test_laminar_paths_equal_an_independent_bellman_ford(drawn):
+    """Fig. 8: for every ordered area pair, the shortest path's length and population pair
+    equal networkx's Bellman-Ford (upstream's algorithm) on a graph built here; each stored
+    path is a chain of edges whose lengths add up to the stored length."""
+    from mam_pynn.model import MultiAreaModel
+    d = load(drawn, 'anatomy', 'fig8_laminar_paths')
+    M = MultiAreaModel(d['params'])
+    g, best = _bellman_ford_area_paths(M)
+    records = {(r['source_area'], r['target_area']): r for r in d['paths']}
+    assert set(records) == set(best)
+    assert len(records) == 31 * 31          # every pair of distinct areas but those into MDP
+    assert d['unreachable_targets'] == ['MDP']
+    for key, (length, sp, tp) in best.items():
+        r = records[key]
+        assert r['length'] == pytest.approx(length, rel=1e-9, abs=1e-12)
+        assert (r['source_pop'], r['target_pop']) == (sp, tp), key
+        path = r['path']
+        assert path[0] == f'{key[0]}-{sp}' and path[-1] == f'{key[1]}-{tp}'
+        along = sum(g.edges[a, b]['distance'] for a, b in zip(path, path[1:]))
+        assert along == pytest.approx(length, rel=1e-9, abs=1e-12)
+        assert r['stages'] == len(dict.fromkeys(p.split('-')[0] for p in path))
+
+
+def test_laminar_path_classes_follow_sln_and_architecture(drawn):
+    """FF/lateral/FB by SLN (0.65, 0.35) and HL/HZ/LH by architectural type, recomputed from
+    the processed data; the arrow widths count the area pairs of each population pair; the
+    intermediate stages are the populations a path visits in areas other than its ends."""
+    from collections import Counter
+    from mam_pynn.anatomy import load_raw_data, process_raw_data
+    proc = process_raw_data(load_raw_data())
+    d = load(drawn, 'anatomy', 'fig8_laminar_paths')
+    arch, sln = proc['architecture_completed'], proc['SLN_completed']
+    for r in d['paths']:
+        s, t = r['source_area'], r['target_area']
+        expected = 'HL' if arch[t] < arch[s] else 'LH' if arch[t] > arch[s] else 'HZ'
+        assert r['arch_class'] == expected
+        value = sln[t].get(s)
+        assert r['SLN'] == value
+        if value is not None:
+            assert r['SLN_class'] == ('FF' if value > 0.65 else 'FB' if value < 0.35 else 'lateral')
+        areas = [p.split('-')[0] for p in r['path']]
+        inner = [p.split('-')[1] for p in r['path'] if p.split('-')[0] not in (s, t)]
+        assert '+'.join(inner) == '+'.join(r['intermediate'])
+        assert len(r['intermediate']) == len(dict.fromkeys(areas)) - 2
+    for cls in ('FF', 'lateral', 'FB', 'HL', 'HZ', 'LH'):
+        key = 'SLN_class' if cls in ('FF', 'lateral', 'FB') else 'arch_class'
+        expected = Counter((r['source_pop'], r['target_pop']) for r in d['paths'] if r[key] == cls)
+        assert {(a, b): k for a, b, k in d['pair_counts'][cls]} == dict(expected)
+    for cls in ('HL', 'HZ', 'LH'):
+        expected = Counter(x for r in d['paths'] if r['arch_class'] == cls for x in r['intermediate'])
+        assert d['intermediate_counts'][cls] == dict(expected)
+    # a hierarchy check on the data: feedforward paths start in layer 2/3 more often than
+    # feedback paths do (the laminar origin SLN describes)
+    share = {c: sum(k for a, _, k in d['pair_counts'][c] if a == '23E') /
+             sum(k for _, _, k in d['pair_counts'][c]) for c in ('FF', 'FB')}
+    assert share['FF'] > share['FB']
