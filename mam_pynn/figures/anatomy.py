@@ -155,7 +155,8 @@ INTERMEDIATE_POPS = ('5E', '23E', '6E')
 
 
 def hierarchical_relation(sln, thresholds=SLN_THRESHOLDS) -> str:
-    """FF (SLN > 0.65), FB (SLN < 0.35) or lateral: upstream's classification by SLN."""
+    """FF (SLN above the upper threshold), FB (below the lower) or lateral: upstream's
+    classification by SLN, thresholds (0.35, 0.65)."""
     low, high = thresholds
     return 'FF' if sln > high else 'FB' if sln < low else 'lateral'
 
@@ -432,9 +433,9 @@ def _laminar_diagram(ax, pair_counts, title, max_count):
     ax.set_title(f'{title} ({total} area pairs)', fontsize=8)
 
 
-# the intermediate stages panel C counts, as upstream (5E, 2/3E, 6E), and the two-population
-# stages our paths also use
-_STAGES_SHOWN = ('5E', '23E', '6E', '4E+23E', '4I+23E')
+# the intermediate stages panel C counts, as upstream, and the two-population stages our
+# paths also use
+_STAGES_SHOWN = INTERMEDIATE_POPS + ('4E+23E', '4I+23E')
 
 
 def fig8_laminar_paths(out_dir) -> list:
@@ -444,8 +445,9 @@ def fig8_laminar_paths(out_dir) -> list:
     pyplot = plt()
     fig, axes = pyplot.subplots(3, 3, figsize=(10, 8.5), constrained_layout=True,
                                 gridspec_kw={'height_ratios': [1, 1, 0.8]})
-    names = {'FF': 'feedforward, SLN > 0.65', 'lateral': 'lateral, 0.35 ≤ SLN ≤ 0.65',
-             'FB': 'feedback, SLN < 0.35', 'HL': 'higher → lower type',
+    low, high = SLN_THRESHOLDS
+    names = {'FF': f'feedforward, SLN > {high:g}', 'lateral': f'lateral, {low:g} ≤ SLN ≤ {high:g}',
+             'FB': f'feedback, SLN < {low:g}', 'HL': 'higher → lower type',
              'HZ': 'equal architectural types', 'LH': 'lower → higher type'}
     max_count = max(k for counts in d['pair_counts'].values() for _, _, k in counts)
     for row, classes, letter in ((0, ('FF', 'lateral', 'FB'), 'A'), (1, ('HL', 'HZ', 'LH'), 'B')):
