@@ -67,18 +67,18 @@ def test_balloon_equals_an_independent_dop853_integration():
 
 def test_balloon_state_in_the_stiff_regime_equals_dop853():
     """Upstream's scale: 1 ms samples give F up to ~100 after a few seconds, q then
-    relaxes within a fraction of a sample; F, M given directly (300 samples, F rising
-    from rest to ~80 within 50 samples, then fluctuating)."""
-    rng = np.random.default_rng(1)
-    n = 300
-    F = 1. + 79. * (1. - np.exp(-np.arange(n) / 50.)) + np.cumsum(rng.normal(0, 0.5, n))
-    M = 1. + (F - 1.) / 3. + np.cumsum(rng.normal(0, 0.2, n))
+    relaxes within a fraction of a sample; F, M given directly: 400 samples, F rising
+    from rest to ~60 and oscillating on the scale of the kernels (100s of samples)."""
+    i = np.arange(400.)
+    F = 1. + 79. * (1. - np.exp(-i / 300.)) + 10. * np.sin(i / 100.)
+    M = 1. + (F - 1.) / 3. + 3. * np.sin(i / 80.)
     p = B._params(None)
     v_ref, q_ref = reference_state(F, M, p)
-    for k in (1, B.SCALAR_SIGNALS + 1):
-        v, q = B.balloon_state(np.tile(F, (k, 1)), np.tile(M, (k, 1)), p)
-        np.testing.assert_allclose(v, np.tile(v_ref, (k, 1)), rtol=1e-6)    # neuRosim's rtol
-        np.testing.assert_allclose(q, np.tile(q_ref, (k, 1)), rtol=1e-6)
+    for k, substeps, rtol in ((1, B.SUBSTEPS, 5e-6), (B.SCALAR_SIGNALS + 1, B.SUBSTEPS, 5e-6),
+                              (1, 8, 2e-8)):     # 4th order: 4 x the steps, 256 x closer
+        v, q = B.balloon_state(np.tile(F, (k, 1)), np.tile(M, (k, 1)), p, substeps)
+        np.testing.assert_allclose(v, np.tile(v_ref, (k, 1)), rtol=rtol)
+        np.testing.assert_allclose(q, np.tile(q_ref, (k, 1)), rtol=rtol)
 
 
 @pytest.mark.parametrize('units', ['samples', 's'])
