@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..anatomy import structural_gradient
 from .common import area_ticks, plt, save
 
 PAPER = 'Schmidt, Bakker et al. 2018, Brain Struct Funct'
@@ -159,11 +160,6 @@ def hierarchical_relation(sln, thresholds=SLN_THRESHOLDS) -> str:
     classification by SLN, thresholds (0.35, 0.65)."""
     low, high = thresholds
     return 'FF' if sln > high else 'FB' if sln < low else 'lateral'
-
-
-def structural_gradient(type_target, type_source) -> str:
-    """HL (from a higher to a lower architectural type), LH, or HZ (equal types)."""
-    return 'HL' if type_target < type_source else 'LH' if type_target > type_source else 'HZ'
 
 
 def shortest_population_paths(gain):
