@@ -228,3 +228,15 @@ def bold_signal(synaptic_input, acc: float = UPSTREAM_ACC, par: dict | None = No
         raise ValueError("synaptic input with a maximum <= 0 cannot be normalised (upstream "
                          "divides by the maximum)")
     return balloon(x / peak, acc, par=par)
+
+
+def bold_functional_connectivity(bold, transient: int = BOLD_TRANSIENT_SAMPLES) -> np.ndarray:
+    """Upstream's functional_connectivity_bold_signal.npy: Pearson correlations
+    (areas, areas) of the areas' BOLD signals without their first ``transient``
+    samples (compute_functional_connectivity.py drops 5000, the BOLD's start-up)."""
+    from .statistics import functional_connectivity
+    bold = np.atleast_2d(np.asarray(bold, float))
+    if bold.shape[-1] <= transient + 2:
+        raise ValueError(f"BOLD signals of {bold.shape[-1]} samples: nothing left after the "
+                         f"{transient}-sample transient")
+    return functional_connectivity(bold[:, transient:])

@@ -176,3 +176,13 @@ def test_bad_input_is_named():
         B.balloon(np.r_[np.ones(500), -np.ones(3000)] * 5, 0.001)
     with pytest.raises(ValueError, match='maximum <= 0'):
         B.bold_signal(np.zeros(10))
+
+
+def test_bold_functional_connectivity_drops_the_transient():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 60))
+    x[:, :20] += 50. * rng.standard_normal((3, 1))                   # a common start-up
+    fc = B.bold_functional_connectivity(x, transient=20)
+    np.testing.assert_allclose(fc, np.corrcoef(x[:, 20:]))
+    with pytest.raises(ValueError, match='nothing left'):
+        B.bold_functional_connectivity(x)
