@@ -177,3 +177,38 @@ def write_synthetic(folder, phases_s=((0., 40., 'low'), (40., 80., 'high'), (80.
             rows.append(np.column_stack([np.full(n, float(cluster)), times]))
         savemat(out / f'times_{session}_ch{channel}.mat', {'cluster_class': np.vstack(rows)})
     return out
+
+
+#: upstream's subsample matching the recorded neurons (compute_rate_time_series.py, 'subsample')
+SUBSAMPLE_NEURONS, SUBSAMPLE_MIN_RATE = 140, 0.56
+
+
+def subsampled_rate_series(spikes: dict, sizes: dict, t_min: float, t_max: float,
+                           n_neurons: int = SUBSAMPLE_NEURONS, min_rate: float = SUBSAMPLE_MIN_RATE):
+    """A simulated area's rate as if recorded like Chu et al.'s 140 neurons (upstream's
+    rate_time_series_subsample_<area>.npy, for Fig. 6's spectra): per population the
+    first round(140 N_pop / N_area) neurons (in id order, among those that spiked in
+    (t_min, t_max]) whose rate exceeds 0.56 spikes/s; their binned rate (upstream's
+    shifted 1 ms bins); the area's series is the mean weighted by the neurons taken.
+
+    ``spikes``: {pop: (neuron ids, times ms)}; ``sizes``: {pop: model size N_pop}.
+    Returns (area series (bins,), {pop: series}).
+    """
+    from .upstream_api import binned_rate
+    total = sum(sizes[p] for p in spikes)
+    series, taken = {}, {}
+    for pop, (ids, times) in spikes.items():
+        ids, times = np.asarray(ids), np.asarray(times, float)
+        keep = (times > t_min) & (times <= t_max)
+        ids, times = ids[keep], times[keep]
+        want = int(np.round(n_neurons * sizes[pop] / total))
+        candidates, counts = np.unique(ids, return_counts=True)
+        active = candidates[counts / (1e-3 * (t_max - t_min)) > min_rate]
+        if active.size < want:
+            raise ValueError(f"population {pop}: {active.size} neurons above {min_rate} spikes/s, "
+                             f"{want} needed for the {n_neurons}-neuron subsample")
+        chosen = np.isin(ids, active[:want])
+        series[pop], taken[pop] = binned_rate(times[chosen], want, t_min, t_max), want
+    pops = list(series)
+    area = np.average(np.array([series[p] for p in pops]), axis=0, weights=[taken[p] for p in pops])
+    return area, series

@@ -56,6 +56,15 @@ def _flatten(d: dict, prefix: str = '') -> dict:
     return out
 
 
+def binned_rate(times, n, t_min: float, t_max: float, resolution: float = 1.) -> np.ndarray:
+    """Upstream's binned population rate (analysis_helpers.pop_rate_time_series, 'binned')
+    in spikes/s of ``n`` neurons: bins of ``resolution`` ms shifted by half a bin (range
+    (t_min + r/2, t_max + r/2)), each value repeated per ms."""
+    r = resolution
+    counts, _ = np.histogram(times, bins=int((t_max - t_min) / r), range=(t_min + r / 2., t_max + r / 2.))
+    return np.repeat(counts / (n * r / 1000.), int(round(r)))
+
+
 class Analysis:
     """``Analysis(network, simulation)`` as upstream, or ``Analysis(network, run_dir)``."""
 
@@ -172,12 +181,7 @@ class Analysis:
         return np.concatenate([x[:, 1] for x in self.spike_data[area].values()])
 
     def _histogram(self, times, n, p):
-        """Upstream's binned rate: bins of ``resolution`` ms shifted by half a bin
-        (range (t_min + r/2, t_max + r/2)), each value repeated per ms."""
-        r = p['resolution']
-        counts, _ = np.histogram(times, bins=int((p['t_max'] - p['t_min']) / r),
-                                 range=(p['t_min'] + r / 2., p['t_max'] + r / 2.))
-        return np.repeat(counts / (n * r / 1000.), int(round(r)))
+        return binned_rate(times, n, p['t_min'], p['t_max'], p['resolution'])
 
     # ------------------------------------------------------------ upstream's methods
 

@@ -71,3 +71,26 @@ def test_missing_data_is_named(tmp_path):
     savemat(raw / 'times_090425blk10_ch70.mat', {'other': np.zeros(3)})
     with pytest.raises(ValueError, match="ch70.mat: no readable 'cluster_class'"):
         C.process(tmp_path, np.arange(5.))
+
+
+def test_subsampled_rate_series_takes_the_first_active_neurons():
+    """Upstream's 'subsample': per population round(140 N_pop / N) neurons with > 0.56
+    spikes/s in id order; their shifted-bin rate; the area the mean weighted by them."""
+    rng = np.random.default_rng(3)
+    sizes = {'23E': 300., '4I': 100.}                  # 105 and 35 of the 140
+    spikes = {}
+    for pop, n in sizes.items():
+        rates = np.where(np.arange(int(n)) % 3 == 0, 0.1, 5.)   # every third neuron too slow
+        ids = np.repeat(np.arange(int(n)), rng.poisson(rates * 2.))     # 2 s window
+        spikes[pop] = (ids, rng.uniform(500., 2500., ids.size))
+    area, pops = C.subsampled_rate_series(spikes, sizes, 500., 2500.)
+    for pop, want in (('23E', 105), ('4I', 35)):
+        ids, t = spikes[pop]
+        u, c = np.unique(ids, return_counts=True)
+        chosen = u[c / 2. > 0.56][:want]
+        x = t[np.isin(ids, chosen)]
+        expected = np.histogram(x, bins=2000, range=(500.5, 2500.5))[0] / (want * 1e-3)
+        np.testing.assert_allclose(pops[pop], expected)
+    np.testing.assert_allclose(area, (105 * pops['23E'] + 35 * pops['4I']) / 140)
+    with pytest.raises(ValueError, match='population 23E: .* 1000 needed'):
+        C.subsampled_rate_series(spikes, sizes, 500., 2500., n_neurons=1333)
