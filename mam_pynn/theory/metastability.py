@@ -9,6 +9,11 @@ figures/Schmidt2018_dyn/Fig4_theory.py and the theory part of Fig4_metastability
 - Panel C: the largest real part of the eigenvalues of the stability matrix (upstream's
   lambda_max) at the state reached from zero rates, with g = -12.
 
+Upstream integrated the starts one after another in one NEST network of siegert_neurons,
+whose first update of a start sees the previous step's rates (none for the first start,
+the previous start's end state for the others), and as its script records, each later
+start runs one step shorter; here every start is integrated alike for T.
+
 Network: upstream's Fig. 4 parameters (g, chi, chi_I = 1 for chi = 1 else 2, K',
 fac_nu_ext of 5E, 6E, TH, rate_ext 10 spikes/s), built by our MultiAreaModel.
 """
