@@ -48,3 +48,25 @@ def test_critical_eigenvalues_are_the_published_ones():
     published = {1.0: 0.6, 1.8: 0.6, 1.9: 0.65, 2.0: 0.7, 2.1: 0.8}
     for chi, value in published.items():
         assert ms.critical_eigenvalue(chi) == pytest.approx(value, abs=0.025)
+
+
+def test_path_gain_is_the_slope_weighted_absolute_connectivity():
+    """Fig. 9's gain at given rates: K |J| dPhi/dmu + K J^2 dPhi/dsigma^2 per connection,
+    slopes by central differences of our Siegert rate here (upstream's are forward
+    differences with a 0.01 mV step: within 3 %), rescaled to a leading eigenvalue of 1."""
+    from mam_pynn.model import MultiAreaModel
+    from mam_pynn.theory.paths import path_gain_matrix
+    from mam_pynn.theory.siegert import siegert_rate
+    M = MultiAreaModel(ms.fig4_network_params(1.9), theory=True)
+    rates = np.random.default_rng(0).uniform(0.5, 10., 254)
+    gain, leading = path_gain_matrix(M.theory, rates)
+    assert np.max(np.linalg.eigvals(gain).real) == pytest.approx(1., abs=1e-10)
+    mu, sigma = M.theory.mu_sigma(rates)
+    K, J = np.asarray(M.K_matrix)[:, :254], np.asarray(M.J_matrix)[:, :254]
+    h = 1e-3
+    for j in (0, 17, 100, 253):
+        nu = lambda m, s2: siegert_rate(np.array([m]), np.sqrt(np.array([s2])), M.theory.neuron)[0]  # noqa: E731
+        d_mu = (nu(mu[j] + h, sigma[j] ** 2) - nu(mu[j] - h, sigma[j] ** 2)) / (2 * h)
+        d_s2 = (nu(mu[j], sigma[j] ** 2 + h) - nu(mu[j], sigma[j] ** 2 - h)) / (2 * h)
+        expected = M.theory.tau_s * (K[j] * np.abs(J[j]) * d_mu + K[j] * J[j] ** 2 * d_s2) / leading
+        np.testing.assert_allclose(gain[j], expected, rtol=0.03, atol=1e-12)
