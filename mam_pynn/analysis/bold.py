@@ -18,20 +18,20 @@ default parameters. neuRosim's balloon (Buxton et al. 2004, NeuroImage 23 S220) 
 neuRosim integrates the two ODEs (deSolve, ode45) on the sample index ``1..n`` as time
 axis, with the inputs read as ``x[t]`` (R truncates a fractional index: piecewise
 constant per sample). So ``tau1``, ``tauMTT`` and ``tau`` are counted in samples (at
-upstream's 1 ms: 3 ms, 3 ms, 20 ms) while the gamma kernels are in seconds. We keep
-neuRosim's definition as it is, since upstream's published BOLD FC comes from it; the
-consequence at 1 ms samples is a response that follows the flow kernel (peak about
-2.5 s after a brief input, a late small undershoot from the delayed metabolism), not
-the slower balloon of Buxton et al. The inhibition is integrated exactly (a first-order
-filter of a piecewise constant input), the balloon with an exponential integrator
-(:func:`balloon_state`) whose error is far below neuRosim's own (ode45, rtol = atol = 1e-6).
+upstream's 1 ms: 3 ms, 3 ms, 20 ms) while the gamma kernels are in seconds, and it
+evaluates the delayed metabolism kernel ``gammaHRF(t - deltat)`` also at t < deltat,
+where it is negative. We keep neuRosim's definition as it is, since upstream's
+published BOLD FC comes from it. At 1 ms samples the balloon then follows F and M
+within ~20 ms, M dips during the first second after an input, and the BOLD response to
+a brief input rises with the input itself, has a second hump from the flow kernel
+about 2.5 s later and a small undershoot at ~13 s (tests). ``units='s'`` gives the
+model as Buxton et al. publish it instead: time constants in seconds, the kernels as
+densities (convolution times acc) and zero before their delay; its response to a
+brief input peaks about 3.3 s later and undershoots for tens of seconds.
 
-neuRosim also evaluates the delayed metabolism kernel ``gammaHRF(t - deltat)`` at
-negative arguments (t < deltat), where it is negative: M dips during the first second
-after an input, so upstream's BOLD rises with the input itself (tests). ``units='s'``
-gives the model as Buxton et al. publish it instead: time constants in seconds, the
-kernels as densities (convolution times acc) and zero before their delay; its
-response to a brief input peaks about 5 s later and undershoots for tens of seconds.
+The inhibition is integrated exactly (a first-order filter of a piecewise constant
+input), the balloon with an exponential integrator (:func:`balloon_state`) whose error
+is far below neuRosim's own (ode45, rtol = atol = 1e-6; validation/upstream_analysis).
 """
 from __future__ import annotations
 
