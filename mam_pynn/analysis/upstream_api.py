@@ -10,7 +10,8 @@ run directory, and loads spikes on first use, so ``MultiAreaModel(..., analysis=
 works before ``simulate()`` as upstream's scripts expect.
 
 Deliberate differences: population sizes are the simulated (integer) ones from
-``config.yaml``, not the model's fractional ``N``; ``pop_rate_dists`` counts every spike
+``config.yaml``, not the model's fractional ``N`` (the synaptic input weights by the
+model's ``N``, ``K`` and ``W``, as upstream); ``pop_rate_dists`` counts every spike
 (upstream's loop drops each neuron's first spike but the first neuron's); only the
 ``'binned'`` kernel; ``save()`` refuses to replace different results unless told.
 """
@@ -24,12 +25,15 @@ import numpy as np
 from ..io import atomic_path, atomic_write_json
 from ..params import POPULATION_LIST
 from . import statistics as st
+from .bold import bold_signal
 from .spikes import SUMMARY_FILE, SpikeFile, read_run_info, recorded_only
+from .synaptic_input import synaptic_input, synaptic_output
 
 T_MIN_DEFAULT = 500.    # ms, upstream's _create_parameter_dict
 LVR_T_REF = 2.0         # ms, upstream's create_pop_LvR
 SAVED_JSON = ('pop_rates', 'synchrony', 'pop_cv_isi', 'pop_LvR')
-SAVED_NPZ = ('pop_rate_dists', 'rate_time_series', 'rate_time_series_pops')
+SAVED_NPZ = ('pop_rate_dists', 'rate_time_series', 'rate_time_series_pops', 'synaptic_input',
+             'synaptic_input_pops', 'bold_signal')
 
 
 def _to_json(obj):
@@ -50,6 +54,15 @@ def _flatten(d: dict, prefix: str = '') -> dict:
         key = f"{prefix}{k}"
         out.update(_flatten(v, key + '/') if isinstance(v, dict) else {key: np.asarray(v)})
     return out
+
+
+def binned_rate(times, n, t_min: float, t_max: float, resolution: float = 1.) -> np.ndarray:
+    """Upstream's binned population rate (analysis_helpers.pop_rate_time_series, 'binned')
+    in spikes/s of ``n`` neurons: bins of ``resolution`` ms shifted by half a bin (range
+    (t_min + r/2, t_max + r/2)), each value repeated per ms."""
+    r = resolution
+    counts, _ = np.histogram(times, bins=int((t_max - t_min) / r), range=(t_min + r / 2., t_max + r / 2.))
+    return np.repeat(counts / (n * r / 1000.), int(round(r)))
 
 
 class Analysis:
@@ -168,12 +181,7 @@ class Analysis:
         return np.concatenate([x[:, 1] for x in self.spike_data[area].values()])
 
     def _histogram(self, times, n, p):
-        """Upstream's binned rate: bins of ``resolution`` ms shifted by half a bin
-        (range (t_min + r/2, t_max + r/2)), each value repeated per ms."""
-        r = p['resolution']
-        counts, _ = np.histogram(times, bins=int((p['t_max'] - p['t_min']) / r),
-                                 range=(p['t_min'] + r / 2., p['t_max'] + r / 2.))
-        return np.repeat(counts / (n * r / 1000.), int(round(r)))
+        return binned_rate(times, n, p['t_min'], p['t_max'], p['resolution'])
 
     # ------------------------------------------------------------ upstream's methods
 
@@ -253,6 +261,46 @@ class Analysis:
         for area in p['areas']:
             d[area] = self._histogram(self._area_times(area), self._info.area_size(area), p)
         self.rate_time_series, self.rate_time_series_pops = d, d_pops
+
+    def create_synaptic_input(self, **keywords) -> None:
+        """synaptic_input_pops[area][pop]: sum over the populations of all loaded areas of
+        their binned rate filtered by exp(-t/tau_syn) (tau_syn_in for I, tau_syn_ex for E
+        sources) times |W| K of the model; synaptic_input[area]: the N-weighted mean over
+        the area's populations (upstream's create_synaptic_input; W, K, N of the model at
+        the run's scale); also synaptic_output_pops, the filtered rates."""
+        p = self._params({'kernel': 'binned', 'resolution': 1.0}, keywords)
+        self.create_rate_time_series(**{**p, 'areas': self.areas_loaded, 'pops': 'complete'})
+        M, series = self.network, self.rate_time_series_pops
+        neuron = M.params['neuron_params']['single_neuron_dict']
+        sources = [(a, q) for a in self.areas_loaded for q in M.structure[a]]
+        taus = np.array([neuron['tau_syn_in' if 'I' in q else 'tau_syn_ex'] for _, q in sources])
+        rates = np.array([series[a][q] for a, q in sources])
+        targets = [(a, q) for a, q, _ in self._iter(p) if q in M.structure[a]]
+        weights = np.array([[abs(M.W[a][q][sa][sq]) * M.K[a][q][sa][sq] for sa, sq in sources]
+                            for a, q in targets])
+        inputs = synaptic_input(rates, weights, taus, p['resolution'])
+        d_out, d_pops, d = {'Parameters': p}, {'Parameters': p}, {'Parameters': p}
+        for (a, q), tau, rate in zip(sources, taus, rates):
+            if a in p['areas']:
+                d_out.setdefault(a, {})[q] = synaptic_output(rate, tau, p['resolution'])
+        for (a, q), x in zip(targets, inputs):
+            d_pops.setdefault(a, {})[q] = x
+        for area in p['areas']:
+            d[area] = sum(d_pops[area][q] * M.N[area][q] for q in d_pops[area]) / M.N[area]['total']
+        self.synaptic_output_pops, self.synaptic_input_pops, self.synaptic_input = d_out, d_pops, d
+
+    def create_bold_signal(self, **keywords) -> None:
+        """bold_signal[area]: BOLD of the area's synaptic input (upstream's
+        compute_bold_signal.py: neuRosim's balloon of the input divided by its maximum,
+        one sample per bin; :func:`mam_pynn.analysis.bold.bold_signal`). Upstream's
+        Analysis lists bold_signal among the members save() writes but computes it with
+        R outside the class; the parameters are create_synaptic_input's."""
+        self.create_synaptic_input(**keywords)
+        p = self.synaptic_input['Parameters']
+        areas = list(p['areas'])
+        signals = bold_signal(np.array([self.synaptic_input[a] for a in areas]),
+                              acc=p['resolution'] / 1000.)
+        self.bold_signal = {'Parameters': p, **dict(zip(areas, signals))}
 
     def create_pop_cv_isi(self, **keywords) -> None:
         """pop_cv_isi[area][pop]: upstream's CV (:func:`statistics.cv_isi_upstream`)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..analysis.interactions import map_equation_communities
+from ..anatomy import structural_gradient
 from .common import area_ticks, plt, save
 
 PAPER = 'Schmidt, Bakker et al. 2018, Brain Struct Funct'
@@ -114,32 +116,8 @@ def community_data(M, seed: int = 1) -> dict:
     areas, D = area_outdegrees(M)
     W = D / D.sum(axis=1, keepdims=True)
     np.fill_diagonal(W, 0.)
-    try:
-        import infomap
-        im = infomap.Infomap(f'--directed --two-level --silent --seed {seed}')
-        for i in range(len(areas)):
-            for j in range(len(areas)):
-                if W[i, j] > 0:
-                    im.add_link(j, i, float(W[i, j]))   # from source j to target i
-        im.run()
-        modules = im.get_modules()
-        membership = [modules[i] - 1 for i in range(len(areas))]
-        method = f'map equation (infomap {infomap.__version__})'
-    except ImportError:
-        import networkx as nx
-        G = nx.DiGraph()
-        G.add_weighted_edges_from((areas[j], areas[i], float(W[i, j]))
-                                  for i in range(len(areas)) for j in range(len(areas)) if W[i, j] > 0)
-        parts = nx.community.louvain_communities(G, weight='weight', seed=seed)
-        lookup = {a: k for k, p in enumerate(parts) for a in p}
-        membership = [lookup[a] for a in areas]
-        method = 'Louvain (networkx), not the map equation: infomap is not installed'
-    # communities numbered in order of their first area in the model's area list
-    first = {}
-    for m in membership:
-        first.setdefault(m, len(first))
-    membership = [first[m] for m in membership]
-    parts = [[a for a, m in zip(areas, membership) if m == k] for k in range(len(first))]
+    membership, method = map_equation_communities(W, areas, seed)
+    parts = [[a for a, m in zip(areas, membership) if m == k] for k in range(max(membership) + 1)]
     return {'areas': areas, 'outdegree': D, 'weights': W, 'method': method,
             'communities': parts, 'membership': membership}
 
@@ -159,11 +137,6 @@ def hierarchical_relation(sln, thresholds=SLN_THRESHOLDS) -> str:
     classification by SLN, thresholds (0.35, 0.65)."""
     low, high = thresholds
     return 'FF' if sln > high else 'FB' if sln < low else 'lateral'
-
-
-def structural_gradient(type_target, type_source) -> str:
-    """HL (from a higher to a lower architectural type), LH, or HZ (equal types)."""
-    return 'HL' if type_target < type_source else 'LH' if type_target > type_source else 'HZ'
 
 
 def shortest_population_paths(gain):
