@@ -104,9 +104,12 @@ def _nan(obj):
     return float('nan') if obj is None else obj
 
 
-def _first(value) -> float:
-    """Upstream's Analysis stores a rate as [rate, sd]; its compute scripts store the rate."""
-    return float(value[0] if isinstance(value, (list, tuple)) else value)
+def _rate(value) -> float:
+    """Upstream's Analysis stores a rate as [rate, sd] ([0, 0]: no such population, NaN
+    here); its compute scripts store the rate."""
+    if isinstance(value, (list, tuple)):
+        return float('nan') if list(value) == [0., 0.] else float(value[0])
+    return float(value)
 
 
 class LabelledRun:
@@ -178,11 +181,14 @@ class LabelledRun:
                 for area, pops in self.json(key).items() if area != 'Parameters'}
 
     def pop_rates(self) -> dict:
-        """{area: {pop: rate (spikes/s), 'total': area rate}}."""
-        return self._table('pop_rates', _first)
+        """{area: {pop: rate (spikes/s), 'total': area rate}}. Upstream's Analysis stores
+        (0., 0.) for a population the area lacks (TH's layer 4; a present one has (rate,
+        NaN)): those are left out."""
+        return {area: {pop: v for pop, v in pops.items() if not np.isnan(v)}
+                for area, pops in self._table('pop_rates', _rate).items()}
 
     def pop_rates_LA_state(self) -> dict:
-        return self._table('pop_rates_LA_state', _first)
+        return self._table('pop_rates_LA_state', _rate)
 
     def pop_LvR(self) -> dict:
         return self._table('pop_LvR')
