@@ -87,6 +87,8 @@ def raster(run: LabelledRun, area: str, t_start: float, t_stop: float) -> dict:
     its size as upstream's (more in a small run, up to RASTER_ROWS rows per area), their
     spikes in [t_start, t_stop]; rows stacked with layer 2/3 on top."""
     data = {pop: run.spikes(area, pop) for pop in POPULATION_LIST if run.has('spikes', area=area, pop=pop)}
+    if not data:
+        run.spikes(area, POPULATION_LIST[0])       # no spike file of the area: say which is missing
     gids = run.network_gids() if run.has('network_gids') else {}
     sizes = {pop: (gids[(area, pop)][1] - gids[(area, pop)][0] + 1) if (area, pop) in gids
              else (int(d[:, 0].max() - d[:, 0].min()) + 1 if d.size else 0) for pop, d in data.items()}
@@ -111,7 +113,7 @@ def _boxplot(ax, matrix, xlabel):
     """Upstream's panels D-F: one box per population over the areas, layer 2/3 on top."""
     from ..analysis.plots import EXC_COLOR, INH_COLOR
     cols = [matrix[:, j][np.isfinite(matrix[:, j])] for j in range(matrix.shape[1])][::-1]
-    box = ax.boxplot(cols, vert=False, patch_artist=True, whis=1.5, showmeans=True,
+    box = ax.boxplot(cols, orientation='horizontal', patch_artist=True, whis=1.5, showmeans=True,
                      meanprops={'marker': 'x', 'markeredgecolor': 'k', 'markersize': 4})
     for patch, pop in zip(box['boxes'], POPULATION_LIST[::-1]):
         patch.set_facecolor(EXC_COLOR if pop.endswith('E') else INH_COLOR)
