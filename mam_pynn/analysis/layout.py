@@ -144,8 +144,8 @@ class LabelledRun:
         except ValueError as err:
             raise ValueError(f"{self.path(key, **fields)}: not readable JSON ({err})") from err
 
-    def array(self, key: str, **fields) -> np.ndarray:
-        return np.load(self.file(key, **fields), allow_pickle=False)
+    def array(self, key: str, pickled: bool = False, **fields) -> np.ndarray:
+        return np.load(self.file(key, **fields), allow_pickle=pickled)
 
     # ------------------------------------------------------------ the run
 
@@ -163,8 +163,10 @@ class LabelledRun:
         return [a for a in AREA_LIST if a in areas] + [a for a in areas if a not in AREA_LIST]
 
     def spikes(self, area: str, pop: str) -> np.ndarray:
-        """(n, 2): global neuron id, spike time (ms) of one population."""
-        return self.array('spikes', area=area, pop=pop)
+        """(n, 2) floats: global neuron id, spike time (ms) of one population. Upstream
+        saves these from a pandas frame, as pickled object arrays (it loads them with
+        allow_pickle=True, and so does this method: read only data you trust)."""
+        return np.asarray(self.array('spikes', pickled=True, area=area, pop=pop), float).reshape(-1, 2)
 
     def network_gids(self) -> dict:
         """{(area, pop): (first gid, last gid)} from recordings/network_gids.txt."""
