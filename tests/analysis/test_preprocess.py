@@ -20,9 +20,12 @@ LABEL, T_MIN = 'small', 500.
 
 @pytest.fixture(scope='module')
 def layout(small_run, tmp_path_factory):
+    """A copy of the session's small run (analysed here: the shared one stays unanalysed)."""
     data = tmp_path_factory.mktemp('layout')
-    result = preprocess(small_run, data, label=LABEL, t_min=T_MIN, verbose=False)
-    return small_run, LabelledRun(data, LABEL), result
+    run = data.parent / f'{data.name}_run'
+    shutil.copytree(small_run, run)
+    result = preprocess(run, data, label=LABEL, t_min=T_MIN, verbose=False)
+    return run, LabelledRun(data, LABEL), result
 
 
 def spikes(run, area, pop):
