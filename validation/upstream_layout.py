@@ -1,6 +1,6 @@
 """Upstream's own Analysis writes its data layout; our reader gives upstream's numbers (issue 25).
 
-    python validation/upstream_layout.py UPSTREAM_SRC [--work DIR]
+    python validation/upstream_layout.py UPSTREAM_SRC [--work DIR] [--t-sim MS]
 
 UPSTREAM_SRC: a checkout of INM-6/multi-area-model (@355d940), e.g. from the bare mirror
     mkdir /tmp/upstream && git -C /work/.mirror/INM-6+multi-area-model/repo archive HEAD \\
@@ -80,8 +80,8 @@ def shims(work: Path, src: Path) -> None:
         sys.modules['dicthash'] = pkg
 
 
-def run_upstream(src: Path):
-    """Upstream's test_analysis.py, its Analysis members computed and saved."""
+def run_upstream(src: Path, t_sim: float = 500.):
+    """Upstream's test_analysis.py (``t_sim``: its 500 ms), its Analysis members computed and saved."""
     from multiarea_model import MultiAreaModel
     from multiarea_model.simulation import Simulation
     Simulation.memory = lambda self: 0.          # NEST 3.10 has no SLI memory_thisjob
@@ -90,7 +90,7 @@ def run_upstream(src: Path):
     network_params = {'connection_params': {'replace_non_simulated_areas': 'het_poisson_stat',
                                             'replace_cc_input_source': fn},
                       'N_scaling': 0.001, 'K_scaling': 0.0001, 'fullscale_rates': 'fullscale_rates.json'}
-    sim_params = {'t_sim': 500., 'areas_simulated': ['V1', 'V2']}
+    sim_params = {'t_sim': t_sim, 'areas_simulated': ['V1', 'V2']}
     M = MultiAreaModel(network_params, simulation=True, sim_spec=sim_params)
     M.simulation.simulate()
     M = MultiAreaModel(network_params, simulation=True, sim_spec=sim_params, analysis=True)
@@ -115,8 +115,10 @@ def check_reader(M, data_path: Path) -> None:
         f"V1 rate {a.pop_rates['V1']['total']:.3f} spikes/s")
     for name, table in (('pop_LvR', r.pop_LvR()), ('pop_cv_isi', r.pop_cv_isi()), ('synchrony', r.synchrony())):
         member = getattr(a, name)
+        values = [table[area][pop] for area in areas for pop in M.structure[area]]
         check(f'{name}.json', all(same(table[area][pop], member[area][pop])
-                                  for area in areas for pop in M.structure[area]))
+                                  for area in areas for pop in M.structure[area]),
+              f"{np.count_nonzero(np.nan_to_num(values))} of {len(values)} populations non-zero")
         check(f'{name} parameters', r.parameters(name) == json.loads(json.dumps(member['Parameters'])))
     for name in ('rate_time_series', 'synaptic_input'):
         member = getattr(a, name)
@@ -194,12 +196,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('upstream', type=Path, help="upstream's source checkout (multiarea_model/, tests/)")
     p.add_argument('--work', type=Path, default=None, help='working folder (default: a new temporary one)')
+    p.add_argument('--t-sim', type=float, default=500., help="ms simulated (default 500, upstream's test)")
     args = p.parse_args(argv)
     import tempfile
     src = args.upstream.resolve()
     work = (args.work or Path(tempfile.mkdtemp(prefix='mam_upstream_layout_'))).resolve()
     shims(work, src)
-    M = run_upstream(src)
+    M = run_upstream(src, args.t_sim)
     print(f"upstream's layout: {work / 'data' / M.simulation.label}", flush=True)
     check_reader(M, work / 'data')
     check_ours(M, work)
