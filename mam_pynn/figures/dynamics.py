@@ -132,13 +132,11 @@ def state_figure(out_dir, name: str, title: str, stats: LabelledRun, spikes: Lab
     rates = population_table(stats.pop_rates(), areas)
     cc = population_table(stats.corrcoeff(), areas)
     lvr = population_table(stats.pop_LvR(), areas)
-    shown = [a for a in RASTER_AREAS if a in spikes.areas()] or spikes.areas()[:3]
-    par = spikes.rate_time_series_parameters('full')
-    window = RASTER_WINDOW if par['t_max'] >= RASTER_WINDOW[1] else (max(par['t_min'], par['t_max'] - 500.),
-                                                                   par['t_max'])
-    sample = {area: raster(spikes, area, *window) for area in shown}
-    series_areas = [a for a in RASTER_AREAS if a in areas] or areas[:3]
+    # of the spikes run only its spike files are read, as upstream's Fig. 5 reads them
+    shown = series_areas = [a for a in RASTER_AREAS if a in areas] or areas[:3]
     p = stats.rate_time_series_parameters('full')
+    window = RASTER_WINDOW if p['t_max'] >= RASTER_WINDOW[1] else (max(p['t_min'], p['t_max'] - 500.), p['t_max'])
+    sample = {area: raster(spikes, area, *window) for area in shown}
     n = int(min(p['t_max'], SERIES_T_MAX) - p['t_min'])
     time_ms = p['t_min'] + np.arange(n)
     full = {a: stats.rate_time_series(a)[:n] for a in series_areas}
