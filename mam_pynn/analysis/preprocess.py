@@ -35,8 +35,6 @@ from .spikes import CONFIG_FILE, read_run_info, recorded_only
 from .upstream_api import Analysis
 
 T_MIN = 500.                # ms, upstream's scripts
-SUBSAMPLE_NEURONS = 140     # compute_rate_time_series.py 'subsample' (Chu et al. 2014's count)
-SUBSAMPLE_MIN_RATE = 0.56   # spikes/s, its threshold for a sampled neuron
 CC_NEURONS, CC_ID_RANGE = 2000, 3000   # compute_corrcoeff.py: first 2000 active of 3001 ids
 AUTO_KERNEL_T_MAX = 10500.  # ms, compute_rate_time_series.py 'auto_kernel' stops there
 WELCH = {'fs': 1000., 'nperseg': st.DEFAULT_LEN_SEGMENT, 'noverlap': 1000}  # compute_power_spectrum.py
@@ -161,15 +159,13 @@ def corrcoeff(ctx: Context) -> dict:
     return {relative_path('corrcoeff'): out}
 
 
-def _series_files(ctx: Context, method: str, pop_series: dict, t_max: float, kernel: str,
-                  neurons: dict | None = None) -> dict:
+def _series_files(ctx: Context, method: str, pop_series: dict, t_max: float, kernel: str) -> dict:
     """One method's folder of compute_rate_time_series.py: the populations' series, the
-    area's as their average weighted by the neurons each counts (``neurons``, default the
-    population sizes), and the parameters."""
+    area's as their average weighted by population size, and the parameters."""
     files = {}
     for area in ctx.areas:
         series = [pop_series[(area, pop)] for pop in ctx.pops(area)]
-        weights = [(neurons or {}).get((area, pop), ctx.size(area, pop)) for pop in ctx.pops(area)]
+        weights = [ctx.size(area, pop) for pop in ctx.pops(area)]
         for pop, s in zip(ctx.pops(area), series):
             files[relative_path('rate_time_series_pop', method=method, area=area, pop=pop)] = s
         files[relative_path('rate_time_series', method=method, area=area)] = np.average(
@@ -184,25 +180,6 @@ def rate_time_series_full(ctx: Context) -> dict:
     series = {(a, p): ctx.binned(ctx.spikes(a, p)[:, 1], ctx.size(a, p))
               for a in ctx.areas for p in ctx.pops(a)}
     return _series_files(ctx, 'full', series, ctx.T, 'binned')
-
-
-def rate_time_series_subsample(ctx: Context) -> dict:
-    """'subsample': binned rate of 140 neurons per area (as Chu et al. 2014 recorded),
-    shared among populations by size, the first by id with rate > 0.56 spikes/s."""
-    series, sampled, n_area = {}, {}, {a: ctx.info.area_size(a) for a in ctx.areas}
-    for area in ctx.areas:
-        for pop in ctx.pops(area):
-            data = ctx.spikes(area, pop)
-            data = data[(data[:, 1] > ctx.t_min) & (data[:, 1] <= ctx.T)]
-            n = sampled[(area, pop)] = int(np.round(SUBSAMPLE_NEURONS * ctx.size(area, pop) / n_area[area]))
-            ids, counts = np.unique(data[:, 0], return_counts=True)
-            chosen = ids[counts / (1e-3 * (ctx.T - ctx.t_min)) > SUBSAMPLE_MIN_RATE][:n]
-            if chosen.size < n:
-                raise Skip(f"{area}/{pop} has {chosen.size} neurons above {SUBSAMPLE_MIN_RATE} "
-                           f"spikes/s, the subsample needs {n}")
-            series[(area, pop)] = ctx.binned(data[np.isin(data[:, 0], chosen), 1], n) if n else \
-                np.zeros(int(ctx.T - ctx.t_min))
-    return _series_files(ctx, 'subsample', series, ctx.T, 'binned_subsample', sampled)
 
 
 def rate_time_series_auto_kernel(ctx: Context) -> dict:
@@ -265,20 +242,16 @@ def _spectra(method: str):
 
 
 def synaptic_input(ctx: Context) -> dict:
-    """compute_synaptic_input.py: each population's input (source rates 'full' weighted by
-    |W| K of the run's model, filtered by exp(-t/tau_syn_ex)) and the areas' size-weighted
-    means (:mod:`.synaptic_input`)."""
-    from .synaptic_input import area_synaptic_input, pop_synaptic_input
+    """compute_synaptic_input.py: each area's input, the size-weighted mean over its
+    populations of the source rates 'full' weighted by |W| K of the run's model and
+    filtered by exp(-t/tau_syn_ex) (:func:`.synaptic_input.area_synaptic_input`). The
+    per-population files (synaptic_input_<area>_<pop>.npy, read by no figure) are not
+    written yet."""
+    from .synaptic_input import area_synaptic_input
     labels = [f'{a}/{p}' for a in ctx.areas for p in ctx.pops(a)]
     rates = np.array([ctx.out.rate_time_series(*label.split('/')) for label in labels])
-    files = {}
-    _, inputs = pop_synaptic_input(ctx.model, labels, rates)
-    for label, signal in zip(labels, inputs):
-        area, pop = label.split('/')
-        files[relative_path('synaptic_input_pop', area=area, pop=pop)] = signal
     areas, signals = area_synaptic_input(ctx.model, labels, rates)
-    for area, signal in zip(areas, signals):
-        files[relative_path('synaptic_input', area=area)] = signal
+    files = {relative_path('synaptic_input', area=area): signal for area, signal in zip(areas, signals)}
     files['Analysis/synaptic_input/synaptic_input_Parameters.json'] = ctx.parameters()
     return files
 
@@ -315,14 +288,11 @@ PRODUCTS = {
     'rate_time_series,rate_time_series_pops}-*.npy': analysis_members,
     'Analysis/corrcoeff.json': corrcoeff,
     'Analysis/rate_time_series_full/rate_time_series_full_{area}[_{pop}].npy': rate_time_series_full,
-    'Analysis/rate_time_series_subsample/rate_time_series_subsample_{area}[_{pop}].npy':
-        rate_time_series_subsample,
     'Analysis/rate_time_series_auto_kernel/rate_time_series_auto_kernel_{area}[_{pop}].npy':
         rate_time_series_auto_kernel,
     'Analysis/rate_histogram/rate_histogram_{area}.npy': rate_histogram,
     'Analysis/power_spectrum_full/power_spectrum_full_{area}.npy': _spectra('full'),
-    'Analysis/power_spectrum_subsample/power_spectrum_subsample_{area}.npy': _spectra('subsample'),
-    'Analysis/synaptic_input/synaptic_input_{area}[_{pop}].npy': synaptic_input,
+    'Analysis/synaptic_input/synaptic_input_{area}.npy': synaptic_input,
     'Analysis/functional_connectivity_synaptic_input.npy':
         _functional_connectivity('synaptic_input', lambda r, area: r.synaptic_input(area)),
     'Analysis/functional_connectivity_rate_time_series_full.npy':

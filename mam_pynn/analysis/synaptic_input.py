@@ -22,28 +22,19 @@ def run_model(run_dir):
     return MultiAreaModel(cfg.get('network_params') or {})
 
 
-def pop_synaptic_input(M, pop_labels, pop_series: np.ndarray, bin_ms: float = 1.):
-    """(['area/pop', ...], signals (pops, bins)): each target population's filtered input
-    from all given source populations (rate series labelled 'area/pop')."""
+def area_synaptic_input(M, pop_labels, pop_series: np.ndarray, bin_ms: float = 1.):
+    """(areas, signals (areas, bins)) from population rate series labelled 'area/pop'."""
     keys = [tuple(str(label).split('/')) for label in pop_labels]
     rates = np.asarray(pop_series, float)
     tau = float(M.params['neuron_params']['single_neuron_dict']['tau_syn_ex'])
     kernel = np.exp(-np.arange(0., KERNEL_MS, bin_ms) / tau)
-    weights = np.array([[abs(M.W[a][p][sa][sp]) * M.K[a][p][sa][sp] for sa, sp in keys]
-                        for a, p in keys])                   # (target pops, source pops)
-    inputs = np.array([np.convolve(kernel, w @ rates, mode='same') for w in weights])
-    return [f'{a}/{p}' for a, p in keys], inputs.reshape(len(keys), rates.shape[-1])
-
-
-def area_synaptic_input(M, pop_labels, pop_series: np.ndarray, bin_ms: float = 1.):
-    """(areas, signals (areas, bins)): the neuron-weighted mean of the area's populations'
-    :func:`pop_synaptic_input`."""
-    labels, inputs = pop_synaptic_input(M, pop_labels, pop_series, bin_ms)
-    keys = [tuple(label.split('/')) for label in labels]
     areas = list(dict.fromkeys(a for a, _ in keys))
     signals = []
     for area in areas:
-        mine = [k for k, (a, _) in enumerate(keys) if a == area]
-        n = np.array([M.N[area][keys[k][1]] for k in mine], float)
-        signals.append(np.average(inputs[mine], axis=0, weights=n))
-    return areas, np.array(signals).reshape(len(areas), inputs.shape[-1])
+        pops = [p for a, p in keys if a == area]
+        weights = np.array([[abs(M.W[area][p][sa][sp]) * M.K[area][p][sa][sp] for sa, sp in keys]
+                            for p in pops])                   # (target pops, source pops)
+        inputs = np.array([np.convolve(kernel, w @ rates, mode='same') for w in weights])
+        n = np.array([M.N[area][p] for p in pops], float)
+        signals.append(np.average(inputs, axis=0, weights=n))
+    return areas, np.array(signals).reshape(len(areas), rates.shape[-1])

@@ -51,11 +51,9 @@ def test_the_files_have_upstreams_names(layout):
                 'Analysis/rate_time_series_full/rate_time_series_full_V1_23E.npy',
                 'Analysis/rate_time_series_full/rate_time_series_full_Parameters.json',
                 'Analysis/rate_time_series_auto_kernel/rate_time_series_auto_kernel_FEF.npy',
-                'Analysis/rate_time_series_subsample/rate_time_series_subsample_V2_6I.npy',
                 'Analysis/rate_histogram/rate_histogram_V1.npy', 'Analysis/rate_histogram/rate_histogram_bins.npy',
-                'Analysis/power_spectrum_subsample/power_spectrum_subsample_V1.npy',
                 'Analysis/power_spectrum_full/power_spectrum_full_freq.npy',
-                'Analysis/synaptic_input/synaptic_input_V1.npy', 'Analysis/synaptic_input/synaptic_input_V1_4E.npy',
+                'Analysis/synaptic_input/synaptic_input_V1.npy',
                 'Analysis/functional_connectivity_synaptic_input.npy'):
         assert (root / rel).is_file(), rel
     assert not (root / 'recordings' / f'{LABEL}-spikes-TH-4E.npy').exists()     # TH has no layer 4
@@ -173,7 +171,7 @@ def test_a_new_product_plugs_in_with_one_line(small_run, tmp_path, monkeypatch):
     monkeypatch.setitem(PRODUCTS, 'Analysis/bold_signal/bold_signal_{area}.npy', lambda ctx: {
         relative_path('bold_signal', area=a): 2. * ctx.out.synaptic_input(a) for a in ctx.areas})
     only = ['Analysis/rate_time_series_full/rate_time_series_full_{area}[_{pop}].npy',
-            'Analysis/synaptic_input/synaptic_input_{area}[_{pop}].npy',
+            'Analysis/synaptic_input/synaptic_input_{area}.npy',
             'Analysis/bold_signal/bold_signal_{area}.npy']
     preprocess(small_run, tmp_path, label='x', only=only, verbose=False)
     r = LabelledRun(tmp_path, 'x')
