@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, atomic_write_json
+from ..io import atomic_path
 from ..params import POPULATION_LIST
 from . import statistics as st
 from .bold import bold_signal
+from .layout import LabelledRun, holds, jsonable, relative_path, write_file
 from .spikes import SUMMARY_FILE, SpikeFile, read_run_info, recorded_only
 from .synaptic_input import synaptic_input, synaptic_output
 
@@ -34,17 +35,6 @@ LVR_T_REF = 2.0         # ms, upstream's create_pop_LvR
 SAVED_JSON = ('pop_rates', 'synchrony', 'pop_cv_isi', 'pop_LvR')
 SAVED_NPZ = ('pop_rate_dists', 'rate_time_series', 'rate_time_series_pops', 'synaptic_input',
              'synaptic_input_pops', 'bold_signal')
-
-
-def _to_json(obj):
-    """Upstream's members as strict JSON data (arrays as lists, NaN as null)."""
-    if isinstance(obj, dict):
-        return {str(k): _to_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_to_json(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    return obj.item() if isinstance(obj, np.generic) else obj
 
 
 def _flatten(d: dict, prefix: str = '') -> dict:
@@ -77,7 +67,8 @@ class Analysis:
             simulation, run_dir = None, simulation
         self.network, self.simulation = network, simulation
         self._run_dir, self._load_areas = run_dir, load_areas
-        self.interarea_speed = network.params['delay_params']['interarea_speed']
+        self.interarea_speed = (None if network is None   # `mam preprocess` needs no model here
+                                else network.params['delay_params']['interarea_speed'])
         self._info = self._spike_data = None
 
     # ------------------------------------------------------------ the run
@@ -330,34 +321,66 @@ class Analysis:
 
     # ------------------------------------------------------------ storing
 
-    def save(self, overwrite: bool = False) -> list:
-        """Write the computed members to <run_dir>/analysis/upstream/ (scalars <name>.json,
-        arrays <name>.npz with the parameters under 'Parameters'), each file atomically.
+    def _members(self) -> list:
+        return [(name, getattr(self, name)) for name in SAVED_JSON + SAVED_NPZ if hasattr(self, name)]
+
+    def layout_files(self) -> dict:
+        """The computed members as upstream's ``save()`` writes them, relative to
+        ``<data_path>/<label>``: ``Analysis/<name>.json`` (the dict with its 'Parameters'),
+        else one ``Analysis/<name>-<area>[-<pop>][-<leaf>].npy`` per array and
+        ``Analysis/<name>-parameters`` (:mod:`.layout`)."""
+        files = {}
+        for name, data in self._members():
+            if name in SAVED_JSON:
+                files[relative_path(name)] = data
+                continue
+            for key, value in _flatten({k: v for k, v in data.items() if k != 'Parameters'}).items():
+                files[relative_path('analysis_array', name=name, keys=key.split('/'))] = value
+            files[relative_path('analysis_parameters', name=name)] = data['Parameters']
+        return files
+
+    def save(self, overwrite: bool = False, layout: str = 'ours', data_path=None,
+             label: str | None = None) -> list:
+        """Write the computed members, each file atomically.
+
+        ``layout='ours'``: <run_dir>/analysis/upstream/ (scalars <name>.json, arrays
+        <name>.npz with the parameters under 'Parameters'). ``layout='upstream'``:
+        upstream's files under ``<data_path>/<label>/Analysis/`` (:meth:`layout_files`;
+        label: the run's, as config.yaml names it), read by :class:`.layout.LabelledRun`
+        and the dynamics figures.
 
         A stored file with other content (other parameters) is not replaced silently:
         FileExistsError naming it, before anything is written, unless ``overwrite``.
         """
-        plan = []
-        for name in SAVED_JSON + SAVED_NPZ:
-            if hasattr(self, name):
-                data = getattr(self, name)
+        if layout == 'upstream':
+            if data_path is None:
+                raise ValueError("save(layout='upstream') needs data_path (the folder of labelled runs)")
+            root = LabelledRun(data_path, label or self._run_info().label).root
+            plan = [(root / rel, content) for rel, content in self.layout_files().items()]
+            same = holds
+        elif layout == 'ours':
+            plan = []
+            for name, data in self._members():
                 if name in SAVED_JSON:
-                    plan.append((self.output_dir / f'{name}.json', _to_json(data)))
+                    plan.append((self.output_dir / f'{name}.json', jsonable(data)))
                 else:
                     flat = _flatten({k: v for k, v in data.items() if k != 'Parameters'})
-                    flat['Parameters'] = np.array(json.dumps(_to_json(data['Parameters'])))
+                    flat['Parameters'] = np.array(json.dumps(jsonable(data['Parameters'])))
                     plan.append((self.output_dir / f'{name}.npz', flat))
-        differ = [path for path, content in plan if path.exists() and not _same(path, content)]
+            same = _same
+        else:
+            raise ValueError(f"layout {layout!r}: 'ours' or 'upstream'")
+        differ = [path for path, content in plan if path.exists() and not same(path, content)]
         if differ and not overwrite:
             raise FileExistsError(f"{', '.join(map(str, differ))} hold(s) other results: "
                                   f"save(overwrite=True) replaces them")
         for path, content in plan:
             if path in differ or not path.exists():
-                if path.suffix == '.json':
-                    atomic_write_json(path, content)
-                else:
+                if path.suffix == '.npz':
                     with atomic_path(path) as tmp:
                         np.savez(tmp, **content)
+                else:
+                    write_file(path, content)
         return [path for path, _ in plan]
 
 
