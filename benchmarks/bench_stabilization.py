@@ -114,7 +114,7 @@ def main():
           f"{'' if conv['ours'] else ' (NOT converged)'} |")
     worst = np.argsort(rel_pop)[::-1][:3]
     names = np.array(net.structure_vec)[~low]
-    print(f"\nground state, per population: largest relative differences "
+    print("\nground state, per population: largest relative differences "
           + ', '.join(f"{names[k]} {rel_pop[k]:.1%} ({r_o[~low][k]:.3f} vs {r_u[~low][k]:.3f})"
                       for k in worst)
           + f"; {int(low.sum())} populations below {LOW_RATE} spikes/s with both "

@@ -289,9 +289,10 @@ def same_model(M2, M):
 def _fake_stabilize(calls):
     """Stand-in for theory.stabilization.stabilize (the real one takes a minute or more and
     is tested in tests/theory): records the network it got and returns 1.01 K."""
-    def fake(M, history=None, verbose=True):
+    def fake(M, history=None, scans=None, verbose=True):
         calls.append((M.params['connection_params']['K_stable'],
                       M.params['connection_params']['g'], M.params['input_params']['rate_ext']))
+        scans.append({'kappa': np.array([1.]), 'rates': np.zeros((len(M.N_vec), 1))})
         return M.K_matrix[:, :-1] * 1.01
     return fake
 

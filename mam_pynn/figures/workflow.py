@@ -4,6 +4,7 @@ so that only what a change touches is redrawn; without Snakemake or the workflow
 dynamics figures from the authors' published data (``original_data``: nothing to simulate)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,14 @@ def snakemake_available() -> bool:
     return importlib.util.find_spec('snakemake') is not None
 
 
-def snakemake_command(paper: str, out, config_file=None, cores: int = 1, data_dir=None) -> list[str]:
+def output_folder(paper: str, k_prime: str | None = None) -> str:
+    """Subfolder of the output a paper's figures go to: the paper's name, and for the
+    mean-field figures drawn with upstream's K' (``k_prime='upstream'``) a folder of their own."""
+    return f'{paper}_upstream_K' if k_prime == 'upstream' else paper
+
+
+def snakemake_command(paper: str, out, config_file=None, cores: int = 1, data_dir=None,
+                      k_prime: str | None = None) -> list[str]:
     snakefile = FIGURES_DIR / WORKFLOWS[paper] / 'Snakefile'
     cmd = [sys.executable, '-m', 'snakemake', '-s', str(snakefile), '--cores', str(cores),
            '--rerun-triggers', 'mtime', '--quiet', 'rules']
@@ -29,15 +37,18 @@ def snakemake_command(paper: str, out, config_file=None, cores: int = 1, data_di
     cmd += ['--config', f'out={out}', f'python={sys.executable}']
     if data_dir:
         cmd.append(f'data_dir={Path(data_dir).resolve()}')
+    if k_prime:
+        cmd.append(f'k_prime={k_prime}')
     return cmd
 
 
 def run_figures(paper: str, out, config_file=None, cores: int = 1, data_dir=None,
-                original_data=None, labels: dict | None = None) -> int:
+                original_data=None, labels: dict | None = None, k_prime: str | None = None) -> int:
     """Draw a paper's figures into ``out``/<paper>; returns the exit status.
 
     ``original_data`` (dynamics): the folder of the authors' published runs, read by
-    upstream's labels (``labels`` {state: label} overrides them)."""
+    upstream's labels (``labels`` {state: label} overrides them). ``k_prime`` ('ours' or
+    'upstream', mean-field figures only): the final K' they draw first."""
     if paper not in PAPERS:
         raise ValueError(f"unknown paper {paper!r}; known: {', '.join(PAPERS)}")
     if original_data is not None or labels:
@@ -48,17 +59,28 @@ def run_figures(paper: str, out, config_file=None, cores: int = 1, data_dir=None
             raise FileNotFoundError(f"published data folder {original_data} does not exist")
         make_figures(paper, Path(out) / paper, runs=readers(original_data, True, labels))
         return 0
+    if k_prime is not None:
+        from .meanfield import K_PRIME_CHOICES
+        if paper != 'meanfield':
+            raise ValueError(f"k_prime applies to the meanfield figures, not to {paper!r}")
+        if k_prime not in K_PRIME_CHOICES:
+            raise ValueError(f"k_prime must be one of {', '.join(K_PRIME_CHOICES)}, got {k_prime!r}")
+    folder = Path(out) / output_folder(paper, k_prime)
     if config_file is not None and not Path(config_file).is_file():
         raise FileNotFoundError(f"figures config {config_file} does not exist")
     if (FIGURES_DIR / WORKFLOWS[paper] / 'Snakefile').is_file() and snakemake_available():
-        rc = subprocess.run(snakemake_command(paper, out, config_file, cores, data_dir)).returncode
-        pngs = sorted((Path(out) / paper).glob('*.png'))
+        rc = subprocess.run(snakemake_command(paper, out, config_file, cores, data_dir,
+                                              k_prime)).returncode
+        pngs = sorted(folder.glob('*.png'))
         print(f"mam figures {paper}: {'done' if rc == 0 else f'FAILED (exit {rc})'}; "
-              f"{len(pngs)} figures in {Path(out) / paper}", flush=True)
+              f"{len(pngs)} figures in {folder}", flush=True)
         return rc
     if states_needed(paper):
         raise FileNotFoundError(f"the {paper} figures need runs, made by the workflow "
                                 f"{FIGURES_DIR / WORKFLOWS[paper] / 'Snakefile'} with Snakemake "
                                 f"(pip install 'mam_pynn[workflow]'); neither was found")
-    make_figures(paper, Path(out) / paper)
+    if k_prime is not None:
+        from .meanfield import K_PRIME_ENV
+        os.environ[K_PRIME_ENV] = k_prime
+    make_figures(paper, folder)
     return 0

@@ -127,20 +127,36 @@ class _Problem:
                            self.n_steps(), self.theory.params['dt'], self.theory.neuron,
                            self.tau_s, escape_rate=escape_rate)[1]
 
+    def final(self, K, f5):
+        """Rates (n, B) at the end (T) of the runs from zero for drive factors f5."""
+        mu0, sigma2_0 = self._inputs(f5)
+        return final_rates(K * self.J, K * self.J ** 2, mu0, sigma2_0, np.zeros_like(mu0),
+                           self.n_steps(), self.theory.params['dt'], self.theory.neuron,
+                           self.tau_s)[0]
+
 
 def find_transition(problem, K, scan, refinements=REFINEMENTS, escape_rate=ESCAPE_RATE,
-                    verbose=True):
+                    verbose=True, record=None):
     """Largest drive factor whose run stays low and smallest that escapes (f_low, f_high),
     or None when no run of the scan escapes (the network is stable up to its end).
 
     Like upstream's script: a coarse scan, then ``refinements - 1`` times a grid ten
-    times finer between the two values that bracket the transition.
+    times finer between the two values that bracket the transition. The coarse scan's
+    runs go to the end (T), and ``record`` (a dict) receives their drive factors
+    ('kappa') and end rates ('rates', n x runs: upstream's Fig. 7A); the finer ones stop
+    once a run has escaped (population-averaged rate above ``escape_rate``).
     """
     grid = np.unique(np.asarray(scan, float))
     tried, high = np.zeros(0), np.zeros(0, bool)
     for level in range(refinements):
         tried = np.append(tried, grid)
-        high = np.append(high, problem.escapes(K, grid, escape_rate))
+        if level == 0:
+            rates = problem.final(K, grid)
+            high = np.append(high, rates.mean(axis=0) > escape_rate)
+            if record is not None:
+                record.update(kappa=grid, rates=rates)
+        else:
+            high = np.append(high, problem.escapes(K, grid, escape_rate))
         order = np.argsort(tried, kind='stable')
         tried, high = tried[order], high[order]
         if not high.any():
@@ -310,7 +326,7 @@ def require_raw_K(M):
 
 def stabilize(M, theory_spec=None, iterations=MAX_ITERATIONS, scan=None,
               refinements=REFINEMENTS, target=TARGET_FACTOR, margin=MARGIN,
-              escape_rate=ESCAPE_RATE, verbose=True, history=None):
+              escape_rate=ESCAPE_RATE, verbose=True, history=None, scans=None):
     """Stabilized in-degree matrix K' (n x n) of network ``M`` (Schuecker, Schmidt et al.).
 
     Stabilizes ``M`` as configured (its g, rate_ext, weights, 5E/6E drive factors), starting
@@ -322,7 +338,8 @@ def stabilize(M, theory_spec=None, iterations=MAX_ITERATIONS, scan=None,
     unstable fixed point and corrects K aiming at ``target + margin``; the loop stops when
     no drive of the scan escapes, or after ``iterations`` corrections (then it warns).
     ``history`` (a list) receives a dict per correction: the transition (f_low, f_high), the
-    unstable fixed point and its critical eigenvalue, |dK|/|K|, K before the correction.
+    unstable fixed point and its critical eigenvalue, |dK|/|K|, K before the correction;
+    ``scans`` (a list) the coarse scan of each K, the last one's included (``find_transition``).
     """
     require_raw_K(M)
     if not isinstance(iterations, (int, np.integer)) or iterations < 1:
@@ -342,8 +359,11 @@ def stabilize(M, theory_spec=None, iterations=MAX_ITERATIONS, scan=None,
     for it in range(1, iterations + 2):
         if verbose:
             progress(f"stabilization: scan {it}" + (f" (after {it - 1} corrections)" if it > 1 else ''))
+        record = {}
         bracket = find_transition(problem, K, scan, refinements, escape_rate=escape_rate,
-                                  verbose=verbose)
+                                  verbose=verbose, record=record)
+        if scans is not None:
+            scans.append(record)
         if bracket is None:
             stable = True
             if verbose:
@@ -416,8 +436,9 @@ def cached_stabilization(M=None, verbose=True) -> dict:
     by ``stabilize`` once and kept in the cache (``cache_dir('K_stable')/<key>.npz``, with K'
     alone as ``<key>.npy`` for ``K_stable``). The key is the content of what the procedure
     reads: the network's K, J, DC drive, rate_ext, neuron, the settings and the theory code.
-    Returns a dict: 'K_prime', 'K_raw', 'path', 'npy', 'seconds', 'settings', and the
-    arrays of HISTORY_KEYS (first axis: corrections)."""
+    Returns a dict: 'K_prime', 'K_raw', 'path', 'npy', 'seconds', 'settings', the
+    arrays of HISTORY_KEYS (first axis: corrections), and the coarse scans ('scan_kappa',
+    'scan_rate_5E_6E': mean 5E/6E rate at T, one row per K, K' last)."""
     import json
     from ..connectivity import cache_dir
     from ..io import atomic_path
@@ -440,9 +461,12 @@ def cached_stabilization(M=None, verbose=True) -> dict:
         if verbose:
             progress(f"stabilizing the in-degrees (Schuecker et al. 2017; about a minute; "
                      f"kept in {path})")
-        history, t0 = [], time.perf_counter()
-        K_prime = stabilize(M, history=history, verbose=verbose)
+        history, scans, t0 = [], [], time.perf_counter()
+        K_prime = stabilize(M, history=history, scans=scans, verbose=verbose)
         arrays = {k: np.array([h[k] for h in history]) for k in HISTORY_KEYS}
+        sel = np.isin([s.split('-')[1] for s in M.structure_vec], ('5E', '6E'))
+        arrays['scan_kappa'] = scans[0]['kappa']
+        arrays['scan_rate_5E_6E'] = np.array([sc['rates'][sel].mean(axis=0) for sc in scans])
         arrays['nearest_minimum'] = np.array([-1 if m is None else m
                                               for m in arrays['nearest_minimum']])
         with atomic_path(path) as tmp:
