@@ -5,7 +5,8 @@ Each figure writes ``<name>.png``, ``.pdf`` and ``.json`` (every number it plots
 one output folder. Papers and their modules:
 
 - ``anatomy``: Schmidt, Bakker et al. 2018, Brain Struct Funct (:mod:`.anatomy`)
-- ``meanfield``: Schuecker, Schmidt et al. 2017, PLoS Comput Biol (:mod:`.meanfield`)
+- ``meanfield``: Schuecker, Schmidt et al. 2017, PLoS Comput Biol (:mod:`.meanfield`, with
+  :mod:`.bistability`; its Fig. 9 reads the two runs of ``{'schuecker2017_fig9': DIR}``)
 - ``dynamics``: Schmidt, Bakker et al. 2018, PLoS Comput Biol (:mod:`.dynamics`; reads
   the analysed runs of the states it names, e.g. ``{'ground_state': RUN_DIR}``)
 """
@@ -31,7 +32,7 @@ def figure_names(paper: str) -> list[str]:
 
 
 def states_needed(paper: str, names=None) -> list[str]:
-    """The runs (states) the dynamics figures read; none for the other papers."""
+    """The runs (states) the figures read: the dynamics figures', meanfield's Fig. 9."""
     reg = _registry(paper)
     names = list(reg) if names is None else names
     return sorted({reg[n][1] for n in names if isinstance(reg[n], tuple)})

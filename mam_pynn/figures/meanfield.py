@@ -177,3 +177,6 @@ def fig7_stabilization(out_dir) -> list:
 
 FIGURES = {'fig4_meanfield_rates': fig4_rates, 'fig5_eigenvalues': fig5_eigenvalues,
            'fig7_stabilization': fig7_stabilization}
+
+from .bistability import FIGURES as _BISTABILITY  # noqa: E402  (Figs. 2, 3, 9)
+FIGURES.update(_BISTABILITY)
