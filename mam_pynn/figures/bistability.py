@@ -23,6 +23,8 @@ from . import PAPERS
 from .common import plt, save
 
 PAPER = PAPERS['meanfield']
+#: upstream's colours (plotcolors.py): excitatory / raised drive, and inhibitory / stabilized
+BLUE, RED = (0., 64 / 255, 192 / 255), (192 / 255, 64 / 255, 0.)
 
 # ============================================================== Fig. 2: the E-E example
 #: upstream's Fig2_EE_network: in-degree (recurrent in all, and external) and PSC amplitude (pA)
@@ -183,7 +185,7 @@ def ee_data() -> dict:
 
 
 #: colours of the base, increased and stabilized networks (upstream's black, blue, red)
-EE_COLORS = {'base': 'k', 'increased': (0., 64 / 255, 192 / 255), 'stabilized': (192 / 255, 64 / 255, 0.)}
+EE_COLORS = {'base': 'k', 'increased': BLUE, 'stabilized': RED}
 EE_LABELS = {'base': f'ν_ext = {EE_RATE_EXT:g}', 'increased': f'ν_ext = {EE_RATE_EXT + EE_DRIVE_STEP:g}',
              'stabilized': f"ν_ext = {EE_RATE_EXT + EE_DRIVE_STEP:g}, stabilized K'"}
 FP_MARKERS = {'low': 'D', 'unstable': 'o', 'high': 'P'}
@@ -314,8 +316,7 @@ RATE_RANGE = (1e-2, 500.)
 #: rates below this count as zero in the histograms (upstream: exactly 0, drawn at 1e-5)
 ZERO_RATE = 1e-4
 #: upstream's colours (plotcolors.py): blue, light blue, white, light red, red
-RATE_COLORS = [(0., 64 / 255, 192 / 255), (0., 128 / 255, 192 / 255), 'white',
-               (245 / 255, 157 / 255, 115 / 255), (192 / 255, 64 / 255, 0.)]
+RATE_COLORS = [BLUE, (0., 128 / 255, 192 / 255), 'white', (245 / 255, 157 / 255, 115 / 255), RED]
 #: upstream's theory_params of Figs. 3 and 9 (pseudo-time step and duration, ms)
 THEORY_SPEC = {'dt': 0.01, 'T': 30.}
 
@@ -339,13 +340,16 @@ def architectural_types(areas) -> list[int]:
 
 def rate_matrix(fig, ax, grid, areas, types, title):
     """Upstream's rate matrix: populations (rows) x areas (ordered by architectural type),
-    log colours; grey below 0.01 spikes/s, black where the population does not exist."""
+    log colours; grey below 0.01 spikes/s (silent included), black where the population
+    does not exist."""
     from matplotlib.colors import LinearSegmentedColormap, LogNorm
     from ..params import POPULATION_LIST
     cmap = LinearSegmentedColormap.from_list('schuecker', RATE_COLORS, N=256).with_extremes(
         under='0.3', bad='k')
-    im = ax.imshow(np.ma.masked_invalid(np.asarray(grid, float).T), aspect='auto', cmap=cmap,
-                   norm=LogNorm(*RATE_RANGE), interpolation='nearest')
+    grid = np.asarray(grid, float)
+    shown = np.where(grid > 0, grid, RATE_RANGE[0] / 10)   # silent: grey as upstream, not 'bad'
+    im = ax.imshow(np.ma.masked_invalid(np.where(np.isnan(grid), np.nan, shown).T), aspect='auto',
+                   cmap=cmap, norm=LogNorm(*RATE_RANGE), interpolation='nearest')
     ax.set_yticks(range(len(POPULATION_LIST)), [p[:-1].replace('23', '2/3') + p[-1]
                                                 for p in POPULATION_LIST])
     ax.set_xticks(range(len(areas)), areas, rotation=90, fontsize=6)
@@ -371,7 +375,7 @@ def rate_histograms(fig, spec, grid, title, t_ref_ms):
     edges = 10. ** np.arange(np.log10(ZERO_RATE), 3.0001, 0.15)
     zero_at = ZERO_RATE / 10 ** 0.6          # where the zero bar is drawn
     axes = []
-    for k, (kind, color) in enumerate((('E', RATE_COLORS[0]), ('I', RATE_COLORS[-1]))):
+    for k, (kind, color) in enumerate((('E', BLUE), ('I', RED))):
         ax = fig.add_subplot(sub[k])
         cols = [j for j, p in enumerate(POPULATION_LIST) if p.endswith(kind)]
         values = grid[:, cols].ravel()
@@ -404,7 +408,7 @@ FIG3_INPUT = {'input_params': {'rate_ext': 10.}}
 #: drive factor of 5E (6E: ``factor_6E``) of the low- and high-activity states, panels C and D
 FIG3_STATES = {'low': 1., 'high': 1.125}
 #: drive factors along which the branches of panels G, H are followed
-FIG3_SCAN = np.round(np.arange(0.9, 1.3001, 0.01), 4)
+FIG3_SCAN = np.round(np.arange(0.9, 1.3001, 0.02), 4)
 #: halvings of the last step that locate where a branch ends
 BRANCH_REFINEMENTS = 5
 
@@ -470,8 +474,11 @@ class DriveScan:
         eigenvalue, and whether the solver converged."""
         from scipy.optimize import root
         eye = np.eye(len(guess))
-        sol = root(self.residual, guess, args=(f,), jac=lambda r, f: self.gain(r, f) - eye,
-                   method='hybr', options={'xtol': 1e-12})
+        try:
+            sol = root(self.residual, guess, args=(f,), jac=lambda r, f: self.gain(r, f) - eye,
+                       method='hybr', options={'xtol': 1e-12})
+        except ValueError:          # a step left the rates' domain (non-finite input)
+            return np.asarray(guess, float), np.inf, False
         lam = float(np.linalg.eigvals(self.gain(sol.x, f)).real.max())
         return sol.x, lam, bool(sol.success)
 
@@ -561,7 +568,7 @@ def fig3_bistability(out_dir) -> list:
         rate_histograms(fig, grid[1, col], state['grid'],
                         f"{letters[name][1]}  population rates, f5 = {state['f5']:g}", d['t_ref_ms'])
     g, h = fig.add_subplot(grid[2, 0]), fig.add_subplot(grid[2, 1])
-    colors = {'low': RATE_COLORS[0], 'high': RATE_COLORS[-1]}
+    colors = {'low': BLUE, 'high': RED}
     for name, br in d['branches'].items():
         g.plot(br['f5'], br['mean_rate'], '.-', color=colors[name], ms=3, label=f'{name} branch')
         h.plot(br['f5'], br['leading_eigenvalue'], '.-', color=colors[name], ms=3,
@@ -781,12 +788,12 @@ def fig9_simulation(out_dir, runs_dir) -> list:
                 f"B  simulation with K'\nmean {mean(kp['simulated']):.2f} spikes/s, {window}")
     c = fig.add_subplot(grid[1, 0])
     lo = ZERO_RATE
-    for variant, color, marker in (('K_prime', 'k', '.'), ('raw_K', RATE_COLORS[-1], 'x')):
+    for variant, color, marker in (('K_prime', 'k', '.'), ('raw_K', RED, 'x')):
         v = d['variants'][variant]
         sim, th = np.asarray(v['simulated'], float).ravel(), np.asarray(v['theory'], float).ravel()
         ok = np.isfinite(sim) & np.isfinite(th)
         c.loglog(np.maximum(sim[ok], lo), np.maximum(th[ok], lo), marker, color=color, ms=5,
-                 label=FIG9_VARIANTS[variant])
+                 label=f"{FIG9_VARIANTS[variant]} (theory mean {np.nanmean(th):.3g} spikes/s)")
     c.loglog([lo, 1e3], [lo, 1e3], color='0.5', lw=1)
     c.set(xlabel='simulated rate (spikes/s)', ylabel='mean-field rate (spikes/s)',
           title=f'C  theory against simulation (values below {lo:g} drawn at {lo:g})')
