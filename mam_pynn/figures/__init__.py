@@ -54,8 +54,17 @@ def make_figure(paper: str, name: str, out_dir, runs: dict | None = None) -> lis
 
 def make_figures(paper: str, out_dir, names=None, runs: dict | None = None,
                  progress: bool = True) -> list[Path]:
-    """Draw the paper's figures (all, or ``names``), with one line per figure and a summary."""
-    names = figure_names(paper) if not names else list(names)
+    """Draw the paper's figures (``names``, or all whose runs are given or that need none),
+    with one line per figure and a summary."""
+    if not names:
+        names = [n for n in figure_names(paper) if set(states_needed(paper, [n])) <= set(runs or {})]
+        left = [n for n in figure_names(paper) if n not in names]
+        if not names:
+            raise ValueError(f"every {paper} figure reads runs ({', '.join(states_needed(paper))}):"
+                             " give them (--run STATE=RUN_DIR)")
+        if left and progress:
+            print(f"not drawn, they read runs not given: {', '.join(left)}", flush=True)
+    names = list(names)
     written, t0 = [], time.perf_counter()
     for k, name in enumerate(names, 1):
         t = time.perf_counter()

@@ -33,6 +33,8 @@ EE_K, EE_W = 420., 10.
 EE_RATE_EXT, EE_DRIVE_STEP, EE_DRIVES = 160., 1., (150., 160., 170.)
 #: the drives of panel E (upstream: 150 to 169 in steps of 1)
 EE_SCAN = np.arange(150., 170.001, 0.25)
+#: distance (spikes/s) from the separatrix of the trajectories drawn in panel D
+EE_TRAJECTORY_OFFSET = 1.5
 
 
 class EENetwork:
@@ -129,6 +131,19 @@ def ee_separatrix(net: EENetwork) -> dict:
             'eigenvalues': np.sort(ev.real)}
 
 
+def ee_trajectories(net: EENetwork, starts, t_ms: float = 60., dt: float = 0.2) -> np.ndarray:
+    """Rate trajectories (B, 2, steps + 1) from ``starts`` (B, 2): tau dnu/dt = -nu + Phi(nu)
+    by the theory's exponential Euler step (tau = 1 ms), all runs in one batch."""
+    from ..theory.core import euler_factors
+    p1, p2 = euler_factors(dt)
+    r = np.asarray(starts, float).T.copy()
+    out = [r]
+    for _ in range(int(round(t_ms / dt))):
+        r = p1 * r + p2 * net.phi(r)
+        out.append(r)
+    return np.moveaxis(np.array(out), 0, -1).transpose(1, 0, 2)
+
+
 def ee_vector_field(net: EENetwork, axis) -> dict:
     """Flux Phi(r) - r (spikes/s) of both populations on the grid ``axis`` x ``axis``."""
     r1, r2 = np.meshgrid(axis, axis, indexing='ij')     # r1: population 1 (y), r2: (x)
@@ -177,6 +192,12 @@ def ee_data() -> dict:
                        'field': ee_vector_field(two, np.arange(0., 51., 10.)),
                        'field_zoom': ee_vector_field(two, np.linspace(0.001, 0.015, 4))}
     base2 = EENetwork(EE_RATE_EXT, n=2)
+    sep = phase['base']['separatrix']
+    a, b = (np.asarray(e) for e in sep['ends'])
+    across = np.ones(2) / np.sqrt(2)       # the unstable direction
+    starts = [a + f * (b - a) + side * EE_TRAJECTORY_OFFSET * across
+              for f in (0.15, 0.85) for side in (-1, 1)]
+    phase['base']['trajectories'] = ee_trajectories(base2, starts)
     nullcline_axis = np.arange(0., 50., 0.1)
     return {'network': {'K': EE_K, 'W_pA': EE_W, 'J_mV': base.J, 'neuron': dataclasses.asdict(base.neuron),
                         'rate_ext': EE_RATE_EXT, 'drive_step': EE_DRIVE_STEP, 'K_stabilized': K_stab},
@@ -284,9 +305,12 @@ def fig2_ee_example(out_dir) -> list:
             kind = _fp_kind(fp)
             a.plot(fp['rate'], fp['rate'], FP_MARKERS[kind], color=EE_COLORS[name], ms=6,
                    mfc='w' if kind == 'unstable' else EE_COLORS[name])
+    for k, tr in enumerate(base['trajectories']):
+        a.plot(tr[1], tr[0], color='C2', lw=1.2, label='trajectories' if k == 0 else None)
+        a.plot(tr[1, 0], tr[0, 0], 'o', color='C2', ms=3)
     a.set(xlim=(-2, 50), ylim=(-2, 50), xlabel='rate of population 2 (spikes/s)',
           ylabel='rate of population 1 (spikes/s)', aspect='equal',
-          title='D  phase plane of the two populations: flux, nullclines,\nfixed points, separatrices')
+          title='D  phase plane: flux, nullclines, fixed points, separatrices,\ntrajectories (ν_ext = 160) started beside the separatrix (•)')
     a.legend(loc='upper left', fontsize=7)
 
     a = ax['G']

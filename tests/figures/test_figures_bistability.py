@@ -119,6 +119,12 @@ def test_separatrix_divides_trajectories_to_the_low_and_the_high_state(fig2):
                                 rtol=1e-6, atol=1e-9)
                 assert sol.y[:, -1] == pytest.approx(np.full(2, target), rel=1e-3, abs=1e-4), \
                     (name, frac, side)
+    # panel D's trajectories (the figure's exponential Euler) end on their side's fixed point
+    entry = fig2['phase']['base']
+    low, saddle, high = (fp['rate'] for fp in entry['fixed_points'])
+    for tr in np.array(entry['trajectories'], dtype=float):
+        target = low if tr[:, 0].sum() < 2 * saddle else high
+        assert tr[:, -1] == pytest.approx(np.full(2, target), rel=1e-3, abs=1e-4)
 
 
 # ------------------------------------------------------------------ Fig. 3: the MAM
@@ -155,10 +161,10 @@ def branch_rates(branch, f5):
 
 def test_low_and_high_branches_equal_direct_integration(fig3):
     high_state = np.array(fig3['states']['high']['rates'], float)
-    for f5 in (0.9, 1.05):                       # from zero rates: the low state
+    for f5 in (0.9, 1.06):                       # from zero rates: the low state
         np.testing.assert_allclose(branch_rates(fig3['branches']['low'], f5), integrate(f5),
                                    rtol=1e-5, atol=1e-9, err_msg=f'low branch at {f5}')
-    for f5 in (0.95, 1.3):                       # from the high-activity state of panel D
+    for f5 in (0.94, 1.3):                       # from the high-activity state of panel D
         np.testing.assert_allclose(branch_rates(fig3['branches']['high'], f5),
                                    integrate(f5, high_state), rtol=1e-5, atol=1e-9,
                                    err_msg=f'high branch at {f5}')
@@ -343,3 +349,17 @@ def test_without_snakemake_the_theory_figures_are_drawn_and_fig9_is_named(monkey
     assert 'not drawn' in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match='Snakemake'):
         workflow.run_figures('dynamics', tmp_path)            # every dynamics figure needs runs
+
+
+def test_make_figures_draws_those_whose_runs_are_given(monkeypatch, tmp_path, capsys):
+    import mam_pynn.figures as F
+    drawn = []
+    monkeypatch.setattr(F, 'make_figure', lambda paper, name, out, runs=None: drawn.append(name) or [])
+    F.make_figures('meanfield', tmp_path)
+    assert 'fig2_ee_example' in drawn and 'fig9_simulation' not in drawn
+    assert 'not drawn, they read runs not given: fig9_simulation' in capsys.readouterr().out
+    drawn.clear()
+    F.make_figures('meanfield', tmp_path, runs={'schuecker2017_fig9': tmp_path}, progress=False)
+    assert 'fig9_simulation' in drawn
+    with pytest.raises(ValueError, match='every dynamics figure reads runs'):
+        F.make_figures('dynamics', tmp_path)
