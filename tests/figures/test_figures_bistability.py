@@ -314,17 +314,18 @@ def test_cluster_mode_sets_up_both_runs_and_writes_job_scripts(tmp_path):
 
 @pytest.mark.slow
 def test_fig9_local_run_simulates_analyses_and_draws(tmp_path):
-    """The local, down-scaled Fig. 9 (NEST; a few minutes on 2 cores: 1 % of the neurons and
-    in-degrees, 1 s, both networks): the figure's rates are those counted in spikes.h5."""
+    """The local, down-scaled Fig. 9 of configs/figures/schuecker2017_fig9_run.yaml shortened to
+    1 s (NEST, both networks; some minutes on 2 cores): the figure's rates are those counted
+    in spikes.h5, and the network with K' is active at a low rate (not silent)."""
     pytest.importorskip('nest')
     from conftest import mam_figures
-    run = tmp_path / 'run.yaml'
-    run.write_text(yaml.safe_dump({'backend': 'nest', 'network_params': {
-        'N_scaling': 0.01, 'K_scaling': 0.01}, 'sim_params': {
-        't_sim': 1000., 'rng_seed': 1, 'local_num_threads': 2, 'chunk_ms': 100.,
-        'max_mean_rate': 200.}}))
+    from mam_pynn.figures.workflow import FIGURES_DIR
+    run = yaml.safe_load((FIGURES_DIR.parent / 'configs' / 'figures' /
+                          'schuecker2017_fig9_run.yaml').read_text())
+    run['sim_params']['t_sim'] = 1000.
+    (tmp_path / 'run.yaml').write_text(yaml.safe_dump(run))
     cfg = tmp_path / 'figures.yaml'
-    cfg.write_text(yaml.safe_dump({'fig9': {'run': str(run), 'k_prime': 'upstream'},
+    cfg.write_text(yaml.safe_dump({'fig9': {'run': str(tmp_path / 'run.yaml'), 'k_prime': 'upstream'},
                                    'runs_dir': '', 'mode': 'local', 't_min': 300.}))
     out = tmp_path / 'out'
     mam_figures('meanfield', out, '--config', str(cfg))
@@ -335,6 +336,7 @@ def test_fig9_local_run_simulates_analyses_and_draws(tmp_path):
     rates = json.loads((runs / 'fullscale_rates.json').read_text())   # K' theory, full scale
     theory = np.array(d['variants']['K_prime']['theory'], dtype=float)
     assert rates['V1']['23E'] == pytest.approx(theory[0, 0], rel=1e-12)
+    assert 0.5 < np.nanmean(np.array(d['variants']['K_prime']['simulated'], dtype=float)) < 20.
 
 
 def test_without_snakemake_the_theory_figures_are_drawn_and_fig9_is_named(monkeypatch, tmp_path,
