@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from ..theory.stabilization import K_PRIME_CHOICES, UPSTREAM_K_PRIME
 from .common import plt, save
 
 PAPER = 'Schuecker, Schmidt et al. 2017, PLoS Comput Biol'
@@ -23,8 +24,6 @@ GROUND_STATE = {'cc_weights_factor': 1., 'cc_weights_I_factor': 1.}
 CC_FACTORS = (1.0, 1.2, 1.4, 1.6, 1.8, 1.9)
 #: environment variable choosing the final K' of the figures: 'ours' (default) or 'upstream'
 K_PRIME_ENV = 'MAM_K_PRIME'
-K_PRIME_CHOICES = ('ours', 'upstream')
-UPSTREAM_K_PRIME = 'K_prime_original.npy'
 #: drive factors of Fig. 4B (upstream's) and of the rate matrices of Fig. 4D/E
 FIG4_KAPPAS = np.round(np.arange(1., 1.1001, 0.01), 2)
 FIG4_RATE_KAPPAS = (1., 1.125)
@@ -716,6 +715,10 @@ FIGURES = {'fig4_meanfield_mam': fig4_meanfield_mam, 'fig5_eigenspace': fig5_eig
            'fig7_stabilization_analysis': fig7_stabilization_analysis,
            'fig8_conn_analysis': fig8_conn_analysis, 'ground_state_rates': ground_state_rates,
            'eigenvalues_chi': eigenvalues_chi}
+
+from .bistability import FIGURES as _BISTABILITY  # noqa: E402  (Figs. 2, 3, 9)
+#: the paper's figures in its order (Figs. 2-9), then ours
+FIGURES = dict(sorted({**FIGURES, **_BISTABILITY}.items(), key=lambda kv: (not kv[0].startswith('fig'), kv[0])))
 
 
 def main(argv=None) -> int:

@@ -50,6 +50,9 @@ MAX_ITERATIONS = 8
 REFINEMENTS = 7
 #: population-averaged rate (spikes/s) above which a run counts as escaped to high activity
 ESCAPE_RATE = 30.
+#: the stabilized K' a figure can draw: ours (this module's, cached) or upstream's published file
+K_PRIME_CHOICES = ('ours', 'upstream')
+UPSTREAM_K_PRIME = 'K_prime_original.npy'
 #: theory params of upstream's stabilization script
 STABILIZATION_THEORY = {'dt': 0.01, 'T': 30.}
 #: network of Schuecker, Schmidt et al. (2017): the parameters upstream's script uses,
