@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..analysis.plots import rate_bins
 from .common import plt, save
 
 PAPER = 'Schmidt, Bakker et al. 2018, PLoS Comput Biol'
@@ -48,18 +49,6 @@ def population_table(stats: dict, key: str, areas: list) -> tuple[np.ndarray, li
             value = stats['populations'][area].get(pop, {}).get(key)
             out[i, j] = np.nan if value is None else value
     return out, POPULATION_LIST
-
-
-def rate_bins(t_s: float, top: float, n: int = 30) -> np.ndarray:
-    """Log-spaced rate bins from one spike in the window up, widened where they would be
-    narrower than the 1/T step of the rates (k spikes in T s): there each bin holds one
-    spike count, so the histogram shows the distribution, not the quantisation."""
-    lo, hi = 0.5 / t_s, max(1.2 * top, 3. / t_s)
-    edges = np.logspace(np.log10(lo), np.log10(hi), n)
-    ratio = edges[1] / edges[0]
-    k0 = int(np.ceil(1. / (ratio - 1.))) + 1          # from k0 spikes on, log bins are wide enough
-    low = (np.arange(k0) + 0.5) / t_s
-    return np.unique(np.concatenate([low, edges[edges > low[-1] * ratio]]))
 
 
 def _grid(ax, fig, matrix, areas, cols, label, cmap='viridis', norm=None):

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import mam_figures
 from mam_pynn.figures import make_figure
-from mam_pynn.figures.dynamics import FIGURES, population_table, rate_bins
+from mam_pynn.figures.dynamics import FIGURES, population_table
 
 
 @pytest.fixture(scope='module')
@@ -52,14 +52,6 @@ def test_rate_histograms_count_every_active_neuron(analysed):
     for pop, counts in fig5['rate_histograms'].items():
         r = np.concatenate([rates[offsets[k]:offsets[k + 1]] for k, p in enumerate(labels) if p == pop])
         assert sum(counts) == np.count_nonzero(r > 0), pop
-
-
-def test_rate_bins_hold_at_least_one_spike_count_each():
-    t = 1.5
-    edges = rate_bins(t, 100.)
-    counts = np.arange(1, 200) / t                         # the rates k spikes in t s can take
-    per_bin = np.histogram(counts, edges)[0]
-    assert per_bin.min() >= 1 and edges[0] < 1 / t and np.all(np.diff(edges) > 0)
 
 
 def test_fc_figure_plots_the_analysis_fc_and_its_similarity(analysed):
