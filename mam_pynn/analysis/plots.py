@@ -173,15 +173,17 @@ def _figure_map(stats: dict, key: str, title: str, cbar: str, figure_dir: Path, 
 
 
 def rate_bins(t_s: float, top: float, n: int = 30) -> np.ndarray:
-    """Log-spaced rate bins from one spike in the window up, widened where they would be
-    narrower than the 1/T step of the rates (k spikes in T s): there each bin holds one
-    spike count, so the histogram shows the distribution, not the quantisation."""
-    lo, hi = 0.5 / t_s, max(1.2 * top, 3. / t_s)
-    edges = np.logspace(np.log10(lo), np.log10(hi), n)
-    ratio = edges[1] / edges[0]
-    k0 = int(np.ceil(1. / (ratio - 1.))) + 1          # from k0 spikes on, log bins are wide enough
-    low = (np.arange(k0) + 0.5) / t_s
-    return np.unique(np.concatenate([low, edges[edges > low[-1] * ratio]]))
+    """Rate bins from one spike in T = ``t_s`` seconds to above ``top``, log-spaced (about
+    ``n`` edges) where that is wider than the 1/T step of the rates, one step wide below.
+    Every edge lies halfway between two spike counts ((k + 1/2) / T) and the widths never
+    shrink, so each bin holds whole spike counts and the histogram shows the distribution,
+    not the quantisation."""
+    hi = max(1.2 * top, 3. / t_s) * t_s                 # in spike counts
+    growth = (hi / 0.5) ** (1. / (n - 1)) - 1.
+    edges = [0.5]
+    while edges[-1] < hi:
+        edges.append(edges[-1] + max(1., np.round(edges[-1] * growth)))
+    return np.array(edges) / t_s
 
 
 def label_log_axis(axis, lo: float, hi: float) -> None:
@@ -227,8 +229,9 @@ def figure_rate_distributions(stats: dict, arrays: dict, figure_dir: Path) -> li
         ax.set_ylabel('fraction / decade', fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel('rate (spikes/s)', fontsize=7)
-    fig.suptitle(f"single-neuron rates of {1e3 * t_s:g} ms: steps of 1/T = {1 / t_s:.3g} spikes/s, "
-                 f"bins no narrower (silent neurons left out)", fontsize=7)
+    fig.suptitle(f"single-neuron rates over T = {1e3 * t_s:g} ms, all areas: rates come in steps of "
+                 f"1/T = {1 / t_s:.3g} spikes/s, each bin holds whole steps; silent neurons left out",
+                 fontsize=7)
     fig.tight_layout()
     return save_figure(fig, figure_dir, 'rate_distributions')
 
