@@ -167,7 +167,9 @@ def _figure_map(stats: dict, key: str, title: str, cbar: str, figure_dir: Path, 
     ax.set_yticks(range(len(areas)))
     ax.set_yticklabels(areas, fontsize=6)
     ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, label=cbar)
+    bar = fig.colorbar(im, ax=ax, label=cbar)
+    if norm is not None:
+        label_log_axis(bar.ax.yaxis, norm.vmin, norm.vmax)
     fig.tight_layout()
     return save_figure(fig, figure_dir, name)
 
@@ -229,8 +231,8 @@ def figure_rate_distributions(stats: dict, arrays: dict, figure_dir: Path) -> li
         ax.set_ylabel('fraction / decade', fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel('rate (spikes/s)', fontsize=7)
-    fig.suptitle(f"single-neuron rates over T = {1e3 * t_s:g} ms, all areas: rates come in steps of "
-                 f"1/T = {1 / t_s:.3g} spikes/s, each bin holds whole steps; silent neurons left out",
+    fig.suptitle(f"single-neuron rates over T = {1e3 * t_s:g} ms, all areas (silent neurons left out)\n"
+                 f"rates come in steps of 1/T = {1 / t_s:.3g} spikes/s; each bin holds whole steps",
                  fontsize=7)
     fig.tight_layout()
     return save_figure(fig, figure_dir, 'rate_distributions')
