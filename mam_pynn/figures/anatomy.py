@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..analysis.interactions import map_equation_communities, structural_connectivity
+from ..anatomy import structural_gradient
 from .common import area_ticks, plt, save
 
 PAPER = 'Schmidt, Bakker et al. 2018, Brain Struct Funct'
@@ -46,14 +48,14 @@ def anatomy_data(raw, proc, areas) -> dict:
 
 def connectivity_data(raw, proc, M) -> dict:
     """Fig. 4: CoCoMac connections of the model, FLN data, FLN vs distance, and the model's
-    FLN as upstream's panel D defines it: each target area's area-level in-degrees
-    (``M.K_areas``) over their sum, external input included, so that the diagonal is the
-    share of intra-area synapses (the intrinsic FLN)."""
+    FLN as upstream's panel D defines it (``structural_connectivity``: each target area's
+    area-level in-degrees over their sum, external input included), so that the diagonal
+    is the share of intra-area synapses (the intrinsic FLN)."""
     areas = list(M.area_list)
     n = len(areas)
     cocomac = np.zeros((n, n))
     fln_data = np.full((n, n), np.nan)
-    model_fln = np.array([[M.K_areas[t][s] / sum(M.K_areas[t].values()) for s in areas] for t in areas])
+    model_fln = structural_connectivity(M)
     for i, target in enumerate(areas):
         for j, source in enumerate(areas):
             if M.K_areas[target][source] > 0 and source in raw['cocomac_data'].get(target, {}):
@@ -117,45 +119,16 @@ def area_outdegrees(M) -> tuple[list, np.ndarray]:
 GRAPH_EDGE_MIN = 1e-3
 
 
-def map_equation_communities(W, seed: int = 1) -> tuple[list[int], str]:
-    """Two-level communities of the directed graph with edges j -> i weighted W[i, j]
-    (rows: targets), by the map equation (infomap, directed, as upstream), numbered from 0
-    in order of their first node. Without the infomap package, networkx's Louvain method
-    stands in and the returned method says so."""
-    n = len(W)
-    try:
-        import infomap
-        im = infomap.Infomap(f'--directed --two-level --silent --seed {seed}')
-        for i in range(n):
-            for j in range(n):
-                if W[i, j] > 0:
-                    im.add_link(j, i, float(W[i, j]))   # from source j to target i
-        modules = dict(im.run().modules())
-        membership = [modules[i] for i in range(n)]
-        method = f'map equation (infomap {infomap.__version__})'
-    except ImportError:
-        import networkx as nx
-        G = nx.DiGraph()
-        G.add_nodes_from(range(n))
-        G.add_weighted_edges_from((j, i, float(W[i, j])) for i in range(n) for j in range(n) if W[i, j] > 0)
-        parts = nx.community.louvain_communities(G, weight='weight', seed=seed)
-        lookup = {a: k for k, p in enumerate(parts) for a in p}
-        membership = [lookup[i] for i in range(n)]
-        method = 'Louvain (networkx), not the map equation: infomap is not installed'
-    first = {}
-    for m in membership:
-        first.setdefault(m, len(first))
-    return [first[m] for m in membership], method
-
-
 def community_data(M, seed: int = 1) -> dict:
-    """Fig. 7: communities of the area-level graph by the map equation (as upstream: edges
-    source -> target weighted by the relative out-degree, each target's row normalised over
-    its sources, self-connections removed), and the graph panel's layout."""
+    """Fig. 7: communities of the area-level graph by the map equation (infomap, directed,
+    as upstream: edges source -> target weighted by the relative out-degree, each target's
+    row normalised over its sources, self-connections removed), and the graph panel's
+    layout. Without the infomap package, networkx's Louvain method stands in and the
+    figure says so."""
     areas, D = area_outdegrees(M)
     W = D / D.sum(axis=1, keepdims=True)
     np.fill_diagonal(W, 0.)
-    membership, method = map_equation_communities(W, seed)
+    membership, method = map_equation_communities(W, areas, seed)
     parts = [[a for a, m in zip(areas, membership) if m == k] for k in range(max(membership) + 1)]
     return {'areas': areas, 'outdegree': D, 'weights': W, 'method': method,
             'communities': parts, 'membership': membership,
@@ -206,11 +179,6 @@ def hierarchical_relation(sln, thresholds=SLN_THRESHOLDS) -> str:
     classification by SLN, thresholds (0.35, 0.65)."""
     low, high = thresholds
     return 'FF' if sln > high else 'FB' if sln < low else 'lateral'
-
-
-def structural_gradient(type_target, type_source) -> str:
-    """HL (from a higher to a lower architectural type), LH, or HZ (equal types)."""
-    return 'HL' if type_target < type_source else 'LH' if type_target > type_source else 'HZ'
 
 
 def shortest_population_paths(gain):

@@ -94,20 +94,6 @@ def test_graph_panel_groups_the_nodes_by_community_and_draws_upstreams_edges(dra
         assert {(e[0], e[1]) for e in g['edges'][kind]} == expected[kind]
 
 
-def test_map_equation_recovers_a_planted_partition():
-    """Three groups of 5, 6 and 7 nodes, dense strong links within, sparse weak ones between."""
-    from mam_pynn.figures.anatomy import map_equation_communities
-    rng = np.random.default_rng(3)
-    truth = np.repeat([0, 1, 2], [5, 6, 7])
-    same = truth[:, None] == truth[None, :]
-    W = np.where(same, rng.uniform(0.5, 1., same.shape),
-                 rng.uniform(0., 0.02, same.shape) * (rng.random(same.shape) < 0.3))
-    np.fill_diagonal(W, 0.)
-    membership, method = map_equation_communities(W)
-    assert method.startswith('map equation')
-    assert membership == truth.tolist()
-
-
 def test_model_fln_is_upstreams_panel_d_with_the_intrinsic_fln_on_the_diagonal(drawn, reference_dir):
     """Upstream's Fig. 4 D: K_areas[t][s] / sum of K_areas[t] (external input included), of the
     model before K_stable (its zeros are the published panel's: VOT gets input from V2 and VP
