@@ -377,7 +377,8 @@ def rate_matrix(fig, ax, grid, areas, types, title):
     ax.set_yticks(range(len(POPULATION_LIST)), [p[:-1].replace('23', '2/3') + p[-1]
                                                 for p in POPULATION_LIST])
     ax.set_xticks(range(len(areas)), areas, rotation=90, fontsize=6)
-    ax.set_xlabel('area')
+    ax.set_xlabel(f'area (grey: below {RATE_RANGE[0]:g} spikes/s; black: no such population)',
+                  fontsize=8)
     top = ax.secondary_xaxis('top')
     types = np.asarray(types)
     starts = np.flatnonzero(np.r_[True, types[1:] != types[:-1]])
@@ -405,16 +406,14 @@ def rate_histograms(fig, spec, grid, title, t_ref_ms):
         values = grid[:, cols].ravel()
         values = values[np.isfinite(values)]
         counts, _ = np.histogram(values, bins=edges)
-        ax.bar(edges[:-1], counts, width=np.diff(edges), align='edge', color=color,
-               label=f'{kind} populations')
+        ax.bar(edges[:-1], counts, width=np.diff(edges), align='edge', color=color)
         n_zero = int(np.sum(values < ZERO_RATE))
         ax.bar(zero_at, n_zero, width=zero_at * 0.5, color=color)
         ax.axvline(ZERO_RATE / 10 ** 0.25, color='k', lw=0.6, ls=(0, (2, 2)))
         ax.axvline(1e3 / t_ref_ms, color='k', lw=0.6, ls=':')
         ax.set_xscale('log')
         ax.set_xlim(zero_at / 2, 1.5e3)
-        ax.set_ylabel('count')
-        ax.legend(loc='upper left', fontsize=7, frameon=False)
+        ax.set_ylabel(f'{kind} populations', fontsize=8)
         ticks = [zero_at, 1e-3, 1e-1, 1e1, 1e3]
         ax.set_xticks(ticks, ['0'] + ['10⁻³', '10⁻¹', '10¹', '10³'] if k else [''] * 5)
         ax.minorticks_off()

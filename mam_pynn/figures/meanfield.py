@@ -487,7 +487,7 @@ def fig4_meanfield_mam(out_dir) -> list:
         ax.set_xlabel('area (architectural type above)')
     fig.suptitle(f"{PAPER}, Fig. 4 B–E (A is a sketch)\nthe paper's network (g = −16, "
                  "rate_ext = 8 spikes/s, χ = 1), drive κ on 5E, 10/3 κ − 7/3 on 6E; exponential "
-                 "Euler, dt = 0.01 ms; dark grey: below 0.01 spikes/s; black: TH has no layer 4",
+                 "Euler, dt = 0.01 ms\nD, E: dark grey below 0.01 spikes/s; black: TH has no layer 4",
                  fontsize=9)
     return save(fig, d, out_dir, 'fig4_meanfield_mam')
 
@@ -649,7 +649,8 @@ def fig8_conn_analysis(out_dir) -> list:
         e.hist(col['delta_sln'], bins=bins, histtype='step', lw=1.3, color=('C0', 'C3')[k],
                label=f"{col['label']}: mean {np.mean(col['delta_sln']):+.3f}")
     e.set(xlabel="δSLN = SLN(K') − SLN(K)", ylabel='area pairs', yscale='log')
-    e.legend(fontsize=6.5)
+    e.set_ylim(top=e.get_ylim()[1] * 8)          # room for the legend above the bars
+    e.legend(fontsize=6.5, loc='upper left')
     e.set_title('D  change of the SLN per area pair', loc='left')
     fig.suptitle(f"{PAPER}, Fig. 8: where K' differs from the raw K\n{cols[0]['label']} "
                  f"(blue) beside {cols[1]['label']} (red)", fontsize=9)
@@ -673,7 +674,7 @@ def ground_state_rates(out_dir) -> list:
         ax.set_yticklabels(M.area_list, fontsize=6)
         ax.set_xticks(range(len(POPULATION_LIST)))
         ax.set_xticklabels([p.replace('23', '2/3') for p in POPULATION_LIST], rotation=90)
-        ax.set_xlabel('population')
+        ax.set_xlabel('population (white: none in TH)')
         conv = panel['convergence']
         ax.set_title(f"{'ABC'[k]}  {panel['label']}\nmean {np.mean(panel['rates']):.2f} spikes/s, "
                      f"{'fixed point' if conv['converged'] else 'NOT converged'}, "
