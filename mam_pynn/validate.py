@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import read_json, read_yaml
+
 METRICS = ('rate', 'cv_isi', 'lvr')
 METRIC_LABELS = {'rate': 'rate (spikes/s)', 'cv_isi': 'CV ISI', 'lvr': 'LvR'}
 DEFAULT_TRANSIENT_MS = 500.0
@@ -118,13 +120,12 @@ def _first_difference(stored, expected, path: str = '') -> str | None:
 def _check_reused(run_dir: Path, config: dict, backend: str, seed: int) -> None:
     """A finished run is reused only if it ran this configuration: its config.yaml must
     hold the backend and the resolved network and simulation parameters of this seed."""
-    import yaml
     from .params import network_defaults, resolve, sim_defaults
     path = run_dir / 'config.yaml'
     if not path.exists():
         raise ValueError(f"{run_dir} holds a finished run without config.yaml; remove it or "
                          f"choose another --out")
-    stored = yaml.safe_load(path.read_text()) or {}
+    stored = read_yaml(path) or {}
     expected = {'backend': backend,
                 'network_params': resolve(config.get('network_params', {}), network_defaults()),
                 'sim_params': resolve(dict(config.get('sim_params', {}), rng_seed=int(seed)),
@@ -166,11 +167,9 @@ def run_statistics(run_dir: Path, t_min_ms: float | None = None) -> dict:
     """{'area-pop': {'rate'|'cv_isi'|'lvr': per-neuron array}} of one finished run,
     plus '_meta' (window, summary)."""
     import h5py
-    import yaml
     from .analysis import statistics as st
     run_dir = Path(run_dir)
-    cfg = yaml.safe_load((run_dir / 'config.yaml').read_text())
-    summary = json.loads((run_dir / 'summary.json').read_text())
+    cfg, summary = read_yaml(run_dir / 'config.yaml'), read_json(run_dir / 'summary.json')
     t_max = float(summary['t_sim_ms'])
     t_min = min(DEFAULT_TRANSIENT_MS, t_max / 4.) if t_min_ms is None else float(t_min_ms)
     if not 0 <= t_min < t_max:

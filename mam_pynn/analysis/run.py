@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mam_pynn.data import DataFileError
-from mam_pynn.io import atomic_path, atomic_write_json
+from mam_pynn.io import atomic_path, atomic_write_json, make_dir
 from mam_pynn.params import content_hash
 
 from . import statistics as st
@@ -254,7 +254,7 @@ def _jsonable(obj):
 
 def save_results(analysis_dir: Path, key: str, stats: dict, arrays: dict) -> None:
     """Both files carry ``key``: a crash between the two writes leaves a detectable mismatch."""
-    analysis_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(analysis_dir)
     with atomic_path(analysis_dir / SERIES_FILE) as tmp:
         np.savez(tmp, **arrays, cache_key=np.array(key))
     atomic_write_json(analysis_dir / STATS_FILE, _jsonable({'key': key, **stats}))

@@ -7,12 +7,11 @@ duration, because a down-scaled run does not reproduce the full model's dynamics
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from ..io import read_json, read_yaml
 from .common import plt, save
 
 PAPER = 'Schmidt, Bakker et al. 2018, PLoS Comput Biol'
@@ -24,9 +23,8 @@ def run_data(run_dir) -> dict:
     stats_file = run / 'analysis' / 'statistics.json'
     if not stats_file.is_file():
         raise FileNotFoundError(f"{run}: no analysis/statistics.json; run `mam analyze {run}` first")
-    stats = json.loads(stats_file.read_text())
-    config = yaml.safe_load((run / 'config.yaml').read_text())
-    summary = json.loads((run / 'summary.json').read_text())
+    stats, config, summary = (read_json(stats_file), read_yaml(run / 'config.yaml'),
+                              read_json(run / 'summary.json'))
     with np.load(run / 'analysis' / 'series.npz') as f:
         series = {k: f[k] for k in f.files}
     net = config['network_params']
