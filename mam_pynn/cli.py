@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .config import CONFIG_SECTIONS, ConfigError, load_config  # noqa: F401 (public via cli)
 from .faults import EXIT_DISAGREE, EXIT_WATCHDOG
+from .io import make_dir
 
 
 def _model(cfg: dict, **kwargs):
@@ -29,6 +31,7 @@ def _sim_params(cfg: dict) -> dict:
 def cmd_connectivity(cfg, args):
     from .connectivity import connectivity_format, summary_line, write_connectivity
     connectivity_format(args.out)  # a bad suffix fails before the model is built
+    make_dir(Path(args.out).parent)   # so does an output folder that cannot be made
     M = _model(cfg)
     write_connectivity(M, args.out)
     print(summary_line(M))
@@ -48,6 +51,7 @@ def cmd_simulate(cfg, args):
 
 def cmd_theory(cfg, args):
     from .theory import write_theory
+    make_dir(Path(args.out).parent)   # before the work: an output folder that cannot be made
     M = _model(cfg)
     write_theory(M, args.out, theory_spec=cfg.get('theory_params', {}), stabilize=args.stabilize)
 
@@ -186,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _unfinished(args) -> str | None:
     """What a command stopped part-way (interrupted, a write failed) leaves behind."""
+    folder = getattr(args, 'run_dir', None) if args.command == 'analyze' else getattr(args, 'out', None)
+    if args.command in ('simulate', 'export', 'analyze', 'validate', 'figures') \
+            and not (folder and Path(folder).is_dir()):
+        return None    # stopped before its folder was made: nothing left
     if args.command == 'simulate':
         return (f"run directory {args.out} is left unfinished (no summary.json), as after a "
                 f"crash or kill -9: remove it before running again")

@@ -178,6 +178,8 @@ def exit_code(err: BaseException) -> int | None:
     """The exit status of an expected failure; None for a bug (show its traceback)."""
     if isinstance(err, KeyboardInterrupt):
         return 128 + getattr(err, 'signum', signal.SIGINT)
+    if isinstance(getattr(err, 'exit_code', None), int):   # a child command's failure
+        return None if getattr(err, 'bug', False) else err.exit_code
     if isinstance(err, WriteError) or (isinstance(err, OSError) and err.errno in IO_ERRNOS):
         return EXIT_IO
     if from_h5py(err):
@@ -238,10 +240,32 @@ def sigterm_interrupts():
         signal.signal(signal.SIGTERM, old)
 
 
+@contextlib.contextmanager
+def quiet_h5py_cleanup(debug: bool = False):
+    """After a failed HDF5 write, h5py's objects fail again as they are freed and print
+    "Exception ignored ... Traceback" (sys.unraisablehook): echoes of the failure that is
+    reported in one line. Silenced while the block runs (not with ``debug``)."""
+    if debug_wanted(debug):
+        yield
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not from_h5py(unraisable.exc_value) and 'h5py' not in repr(unraisable.object):
+            previous(unraisable)
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        import gc
+        gc.collect()             # free them now, while silenced
+        sys.unraisablehook = previous
+
+
 def run_command(prog: str, func, unfinished=None, debug: bool = False) -> int:
     """``func()``'s exit status (None: 0); an expected failure is reported by
     :func:`report` (``unfinished()``: what a stop part-way leaves, or None), a bug raises."""
-    with sigterm_interrupts():
+    with sigterm_interrupts(), quiet_h5py_cleanup(debug):
         try:
             return func() or 0
         except (Exception, KeyboardInterrupt) as err:

@@ -166,13 +166,25 @@ def mark_sorted_by_time(group) -> None:
     group.attrs.create('sorting', SONATA_SORTING['by_time'], dtype=kind)
 
 
+def h5_create(path: str | os.PathLike):
+    """``h5py.File(path, 'w')`` that writes data when told (no sieve buffer, no chunk
+    cache): a write that fails (disk full, file too large) then fails in the call, inside
+    :func:`atomic_path`; with the caches, it failed later, when h5py freed the dataset,
+    and left HDF5 (2.0) with a dataset that crashes the interpreter at exit."""
+    import h5py
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_sieve_buf_size(0)
+    fapl.set_cache(0, 0, 0, 0.75)      # metadata elements (unused), chunk slots, bytes, w0
+    fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+    return h5py.File(h5py.h5f.create(os.fsencode(str(path)), h5py.h5f.ACC_TRUNC, fapl=fapl))
+
+
 def write_sonata_spikes(path: str | os.PathLike, area_spikes: dict) -> int:
     """Write ``{population: (node_ids, times_ms)}`` as a SONATA spike file, each
     population sorted by time (then node id), atomically; return the spike count."""
-    import h5py
     import numpy as np
     total = 0
-    with atomic_path(path) as tmp, h5py.File(tmp, 'w') as f:
+    with atomic_path(path) as tmp, h5_create(tmp) as f:
         sonata_file_attrs(f)
         root = f.create_group('spikes')
         for name, (ids, times) in area_spikes.items():

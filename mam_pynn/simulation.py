@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .io import atomic_path, atomic_write_json, atomic_write_text, make_dir, write_sonata_spikes
+from .io import (atomic_path, atomic_write_json, atomic_write_text, h5_create, make_dir,
+                 write_sonata_spikes)
 from .network import build_network, check_backend, load_replacement_input, make_backend, make_plan
 from .network.plan import check_areas
 from .params import content_hash, resolve, sim_defaults
@@ -424,9 +425,8 @@ class Simulation:
     def _write_vm(self, run_dir, backend, built):
         if not self.params['recording_dict']['record_vm']:
             return
-        import h5py
         with atomic_path(run_dir / 'vm.h5') as tmp:
-            with h5py.File(tmp, 'w') as f:
+            with h5_create(tmp) as f:
                 for area in built.recorded_areas:
                     data = backend.vm(area)
                     if data is None:

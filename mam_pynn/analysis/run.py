@@ -295,7 +295,7 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
     info = recorded_only(info)
     p = analysis_params(info, t_min=t_min, **params)
     key = cache_key(info, p)
-    analysis_dir, figure_dir = run_dir / 'analysis', run_dir / 'figures'
+    analysis_dir, figure_dir = make_dir(run_dir / 'analysis'), run_dir / 'figures'
     loaded = None if force else load_results(analysis_dir, key)
     if loaded is None:
         _log(verbose, f"analyzing {run_dir} ({len(info.areas)} areas, window {p['t_min']:g}-{p['t_max']:g} ms)")

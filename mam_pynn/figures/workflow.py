@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..io import make_dir
 from . import PAPERS, make_figures, states_needed
 
 #: paper -> its workflow folder under figures/ (named as upstream's)
@@ -37,6 +38,7 @@ def run_figures(paper: str, out, config_file=None, cores: int = 1, data_dir=None
         raise ValueError(f"unknown paper {paper!r}; known: {', '.join(PAPERS)}")
     if config_file is not None and not Path(config_file).is_file():
         raise FileNotFoundError(f"figures config {config_file} does not exist")
+    make_dir(Path(out) / paper)    # an --out that is a file: one line, before any work
     if (FIGURES_DIR / WORKFLOWS[paper] / 'Snakefile').is_file() and snakemake_available():
         rc = subprocess.run(snakemake_command(paper, out, config_file, cores, data_dir)).returncode
         pngs = sorted((Path(out) / paper).glob('*.png'))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import (atomic_path, atomic_write_json, atomic_write_text, mark_sorted_by_time,
-                  sonata_file_attrs)
+from ..io import (atomic_path, atomic_write_json, atomic_write_text, h5_create,
+                  mark_sorted_by_time, sonata_file_attrs)
 from ..mpi import mpi_rank_size   # distributed.mpi_rank_size: patched by the tests
 
 
@@ -150,7 +150,7 @@ def merge_spike_files(parts, out_path, window_ms: float = 1000.) -> int:
                 ts = f['spikes'][a]['timestamps']
                 if len(ts):
                     t_end = max(t_end, float(ts[-1]))
-        with atomic_path(out_path) as tmp, h5py.File(tmp, 'w') as out:
+        with atomic_path(out_path) as tmp, h5_create(tmp) as out:
             sonata_file_attrs(out)
             grp = out.create_group('spikes')
             for area in areas:

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from ...faults import write_error, writing
-from ...io import atomic_write_text
+from ...io import atomic_write_text, h5_create
 
 
 CELL_TEMPLATE = 'nest:iaf_psc_exp'
@@ -62,7 +62,7 @@ class _AtomicH5:
     def __enter__(self) -> h5py.File:
         with writing(self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.f = h5py.File(self.tmp, 'w')
+            self.f = h5_create(self.tmp)
             self.f.attrs['version'] = np.array([0, 1], dtype=np.uint32)
             self.f.attrs['magic'] = np.uint32(0x0A7A)
         return self.f
