@@ -7,7 +7,6 @@ import io
 import os
 import random
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -98,12 +97,16 @@ def run_mam(args, signal: str | None = None, at=(), fsize: int | None = None,
     cmd = [sys.executable, str(INJECT)]
     if signal:
         cmd += ['--signal', signal] + [a for t in at for a in ('--at', t)]
+    if fsize is not None:
+        cmd += ['--fsize', str(fsize)]
     cmd += ['--', *map(str, args)]
-
-    def limit():
-        if fsize is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, resource.RLIM_INFINITY))
     env = {**os.environ, 'MPLBACKEND': 'Agg', 'PYTHONPATH': os.pathsep.join(
         [str(Path(__file__).resolve().parents[2]), os.environ.get('PYTHONPATH', '')])}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          preexec_fn=limit, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=cwd, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:       # what a killed command left running (its workers, Snakemake) goes too
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, 9)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
