@@ -172,14 +172,58 @@ def writing(path):
         raise new from err
 
 
+class ChildFailed(RuntimeError):
+    """A command run as a child process failed; ``exit_code`` is its exit status (128 + N:
+    killed by signal N); ``bug``: it ended without the one error line of an expected failure."""
+
+    def __init__(self, message: str, exit_code: int, bug: bool = False):
+        super().__init__(message)
+        self.exit_code, self.bug = exit_code, bug
+
+
+def run_child(cmd, what: str, error_prefix: str, progress: bool = True, **popen) -> str:
+    """Run ``cmd``, passing its stderr on (``progress``) but for its error line (starting
+    with ``error_prefix``), and return its stdout. A failure raises :class:`ChildFailed`
+    naming ``what`` and carrying the child's error line and exit status; interrupted
+    (SIGINT, SIGTERM), the child gets SIGTERM and is waited for."""
+    import subprocess
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    error, tail = None, []
+    try:
+        for line in proc.stderr:
+            if error_prefix in line:
+                error = line.split(error_prefix, 1)[1].strip()
+            elif progress:
+                sys.stderr.write(line)
+            tail = (tail + [line])[-40:]
+        out = proc.stdout.read()
+        proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+    rc = proc.returncode
+    if rc != 0:
+        why = error or (f"killed by {signal.Signals(-rc).name}" if rc < 0 else
+                        one_line(''.join(tail[-5:])) or f"exit status {rc}")
+        # a workflow (Snakemake) reports the exit status of the command that failed in it
+        inner = re.findall(r'returned non-zero exit status (\d+)', ''.join(tail))
+        code = int(inner[-1]) if error and inner else rc if rc > 0 else 128 - rc
+        raise ChildFailed(f"{what} failed: {why}", exit_code=code, bug=error is None and rc > 0)
+    return out
+
+
 # ------------------------------------------------------------------ the commands
 
 def exit_code(err: BaseException) -> int | None:
     """The exit status of an expected failure; None for a bug (show its traceback)."""
     if isinstance(err, KeyboardInterrupt):
         return 128 + getattr(err, 'signum', signal.SIGINT)
-    if isinstance(getattr(err, 'exit_code', None), int):   # a child command's failure
-        return None if getattr(err, 'bug', False) else err.exit_code
+    if isinstance(err, ChildFailed):
+        return None if err.bug else err.exit_code
     if isinstance(err, WriteError) or (isinstance(err, OSError) and err.errno in IO_ERRNOS):
         return EXIT_IO
     if from_h5py(err):

@@ -40,14 +40,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .faults import ChildFailed, run_child
 from .io import read_json, read_yaml
 
 METRICS = ('rate', 'cv_isi', 'lvr')
@@ -94,15 +93,6 @@ def run():
     Simulation(M, cfg.get('sim_params', {}), backend=backend).simulate(run_dir)
 sys.exit(run_command('run', run))
 """
-
-
-class RunFailed(RuntimeError):
-    """One of the runs failed; ``exit_code`` is its exit status (128 + N: killed by signal
-    N), ``bug``: it ended without the one-line error of an expected failure."""
-
-    def __init__(self, message: str, exit_code: int, bug: bool = False):
-        super().__init__(message)
-        self.exit_code, self.bug = exit_code, bug
 
 
 def _first_difference(stored, expected, path: str = '') -> str | None:
@@ -162,28 +152,11 @@ def run_once(config: dict, backend: str, seed: int, run_dir: Path, progress: boo
         shutil.rmtree(run_dir)
     cfg = json.loads(json.dumps(config))
     cfg.setdefault('sim_params', {})['rng_seed'] = int(seed)
-    proc = subprocess.Popen([sys.executable, '-c', _RUN_ONE, json.dumps(cfg), backend, str(run_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    error, tail = None, []
-    try:
-        for line in proc.stderr:     # the run's progress, passed on; its error line kept
-            if line.startswith('run: error: '):
-                error = line[len('run: error: '):].strip()
-            elif progress:
-                sys.stderr.write(line)
-            tail = (tail + [line])[-40:]
-        stdout = proc.stdout.read()
-        proc.wait()
-    except BaseException:            # interrupted: the run stops too, left unfinished
-        proc.terminate()
-        proc.wait()
-        raise
-    if proc.returncode != 0 or not (run_dir / 'summary.json').exists():
-        rc = proc.returncode
-        why = error or (f"killed by {signal.Signals(-rc).name}" if rc < 0 else ''.join(tail)[-3000:])
-        raise RunFailed(f"the {backend} run with seed {seed} failed: {why.strip()}; see {run_dir}",
-                        exit_code=rc if rc > 0 else 128 - rc if rc < 0 else 1,
-                        bug=error is None and rc >= 0)
+    stdout = run_child([sys.executable, '-c', _RUN_ONE, json.dumps(cfg), backend, str(run_dir)],
+                       f"the {backend} run with seed {seed} (see {run_dir})", 'run: error: ',
+                       progress=progress)
+    if not (run_dir / 'summary.json').exists():
+        raise ChildFailed(f"the {backend} run with seed {seed} wrote no summary.json ({run_dir})", 1, bug=True)
     if progress and stdout.strip():
         _say(stdout.strip().splitlines()[-1])
     return run_dir

@@ -317,7 +317,7 @@ def make_figures(info: RunInfo, stats: dict, arrays: dict, figure_dir: str | Pat
     paths, drawn = [], 0
     for name, draw in jobs:
         files = [figure_dir / f"{name}.{fmt}" for fmt in FORMATS]
-        if not (only_missing and all(f.exists() for f in files)):
+        if not (only_missing and all(f.is_file() for f in files)):
             draw()
             drawn += 1
         paths += files

@@ -16,6 +16,7 @@ import json
 import sys
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -264,13 +265,13 @@ def load_results(analysis_dir: Path, key: str) -> tuple[dict, dict] | None:
     """Stored results for ``key``, or None when absent, stale, mismatched or unreadable."""
     try:
         stats = json.loads((analysis_dir / STATS_FILE).read_text())
-        if stats.get('key') != key:
+        if not isinstance(stats, dict) or stats.get('key') != key:
             return None
         with np.load(analysis_dir / SERIES_FILE) as z:
             if 'cache_key' not in z.files or str(z['cache_key']) != key:
                 return None
             arrays = {k: z[k] for k in z.files if k != 'cache_key'}
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):   # damaged: recompute
         return None
     return stats, arrays
 
@@ -316,7 +317,7 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
         manifest = _read_manifest(analysis_dir)
         expected = [Path(f) for f in manifest.get('figures', [])]
         fresh = loaded is not None and manifest.get('key') == key and bool(expected)
-        if not (fresh and all(f.exists() for f in expected)):
+        if not (fresh and all(f.is_file() for f in expected)):
             _log(verbose, f"drawing figures into {figure_dir}")
             expected = make_figures(info, stats, arrays, figure_dir, only_missing=fresh, verbose=verbose)
             from .evoked import evoked_figures   # runs with sim_params.stimulus
@@ -348,6 +349,7 @@ def _fmt(x) -> str:
 
 def _read_manifest(analysis_dir: Path) -> dict:
     try:
-        return json.loads((analysis_dir / MANIFEST_FILE).read_text())
+        manifest = json.loads((analysis_dir / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
         return {}
+    return manifest if isinstance(manifest, dict) else {}

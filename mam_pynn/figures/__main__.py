@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..faults import run_command
 from . import PAPERS, make_figures
 
 
@@ -22,12 +23,7 @@ def main(argv=None) -> int:
         if not sep:
             p.error(f"--run expects STATE=RUN_DIR, got {item!r}")
         runs[state] = path
-    try:
-        make_figures(args.paper, args.out, args.figures, runs)
-    except (ValueError, OSError) as err:
-        print(f"mam figures: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command('mam figures', lambda: make_figures(args.paper, args.out, args.figures, runs))
 
 
 if __name__ == '__main__':

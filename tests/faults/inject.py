@@ -18,17 +18,23 @@ import os
 import resource
 import signal
 import sys
+import threading
 
 
 def arm(sig: int, target: str) -> None:
+    """MODULE:FUNCTION[:K[:SECONDS]]: the signal before the K-th call, or SECONDS after it."""
     module, name, *k = target.split(':')
     owner = importlib.import_module(module)
-    original, calls, at = getattr(owner, name), [0], int(k[0]) if k else 1
+    original, calls = getattr(owner, name), [0]
+    at, delay = (int(k[0]) if k else 1), (float(k[1]) if len(k) > 1 else 0.)
 
     def wrapper(*args, **kwargs):
         calls[0] += 1
         if calls[0] == at:
-            os.kill(os.getpid(), sig)
+            if delay:
+                threading.Timer(delay, os.kill, (os.getpid(), sig)).start()
+            else:
+                os.kill(os.getpid(), sig)
         return original(*args, **kwargs)
     setattr(owner, name, wrapper)
 

@@ -8,10 +8,12 @@ that nothing that was there before changed. The default suite runs the files eac
 reads and the signals and limits on `mam simulate`; `-m slow` runs every command and file.
 """
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -106,6 +108,15 @@ def test_analyze_a_damaged_run_directory(name, how, finished_run, tmp_path):
     assert_one_line(rc, err, EXIT_BAD_INPUT, run / name)
     assert_unchanged(before, run)
     assert not (run / 'analysis' / 'manifest.json').exists()
+
+
+def test_analyze_a_run_whose_config_is_not_yaml(finished_run, tmp_path):
+    run = copy_tree(finished_run, tmp_path / 'run')
+    (run / 'config.yaml').write_text('populations: [V1\nsim_params: {t_sim: 100}\n')
+    before = snapshot(run)
+    rc, err = quiet_main(['analyze', run])
+    assert_one_line(rc, err, EXIT_BAD_INPUT, run / 'config.yaml', 'not valid YAML')
+    assert_unchanged(before, run)
 
 
 @pytest.mark.parametrize('how', DAMAGES)
@@ -235,11 +246,19 @@ def commands(config, run, export, out) -> dict:
         'plan': (['plan', *c], [], 'mam_pynn.hpc:plan_text', None),
         'validate': (['validate', *c, '--backends', 'nest,neuron', '--seeds', 2, '--out', out / 'val'],
                      [out / 'val' / 'report.json'], 'mam_pynn.validate:run_statistics:2', 8192),
+        # Snakemake's workflow: the signal 4 s after it started
+        'figures': (['figures', 'anatomy', '--out', out / 'fig'], [], 'mam_pynn.faults:run_child:1:4',
+                    65536),
     }
 
 
 COMMANDS = ['connectivity', 'simulate', 'simulate-sonata', 'theory', 'export-sonata',
-            'export-neuroml', 'analyze', 'jobscript', 'plan', 'validate']
+            'export-neuroml', 'analyze', 'jobscript', 'plan', 'validate', 'figures']
+
+
+def _temporaries(root) -> list:
+    """Temporary files of atomic writes (hidden siblings), Snakemake's folder aside."""
+    return [p for p in root.rglob('.*') if p.is_file() and '.snakemake' not in p.parts]
 
 
 def _setup(name, config, finished_run, sonata_export, tmp_path):
@@ -256,11 +275,12 @@ def _setup(name, config, finished_run, sonata_export, tmp_path):
 @pytest.mark.parametrize('name', COMMANDS)
 def test_every_command_stopped_mid_run(name, sig, config, finished_run, sonata_export, tmp_path):
     argv, finals, at, _, before = _setup(name, config, finished_run, sonata_export, tmp_path)
-    proc = run_mam(argv, signal=sig, at=[at])
+    proc = run_mam(argv, signal=sig, at=[at], cwd=tmp_path)
     if sig == 'KILL':
         assert proc.returncode == EXIT_SIGNAL['KILL'] and 'Traceback' not in proc.stderr
     else:
         assert_one_line(proc.returncode, proc.stderr, EXIT_SIGNAL[sig], f'interrupted by SIG{sig}')
+        assert not _temporaries(tmp_path), _temporaries(tmp_path)    # removed on the way out
     for f in finals:
         assert not f.exists(), f"{f} looks finished after SIG{sig}"
     for root, snap in before.items():
@@ -271,11 +291,12 @@ def test_every_command_stopped_mid_run(name, sig, config, finished_run, sonata_e
 @pytest.mark.parametrize('name', [c for c in COMMANDS if c != 'plan'])
 def test_every_command_with_a_file_size_limit(name, config, finished_run, sonata_export, tmp_path):
     argv, finals, _, fsize, before = _setup(name, config, finished_run, sonata_export, tmp_path)
-    proc = run_mam(argv, fsize=fsize)
+    proc = run_mam(argv, fsize=fsize, cwd=tmp_path)
     line = assert_one_line(proc.returncode, proc.stderr, EXIT_IO, 'File too large')
     assert 'cannot write /' in line
     for f in finals:
         assert not f.exists(), f"{f} looks finished after a failed write"
+    assert not _temporaries(tmp_path), _temporaries(tmp_path)
     for root, snap in before.items():
         assert_unchanged(snap, root)
 
@@ -321,11 +342,12 @@ def test_every_file_of_a_sonata_export_damaged(how, sonata_export, config, tmp_p
     loader reads is named (exit 2) before anything is written; one it does not read (the
     edge-type tables, node sets, bmtk's config: other readers' files) changes nothing."""
     read = set(SONATA_FILES_READ)
-    for name in _all_files(sonata_export):
-        circuit = copy_tree(sonata_export, tmp_path / f'{how}-{name.replace("/", "_")}')
+    circuit = copy_tree(sonata_export, tmp_path / 'sonata')
+    for name in _all_files(circuit):
+        original = (circuit / name).read_bytes()
         damage(circuit / name, how)
         before = snapshot(circuit)
-        out = tmp_path / f'run-{how}-{name.replace("/", "_")}'
+        out = tmp_path / f'run-{name.replace("/", "_")}'
         rc, err = quiet_main(['simulate', '--sonata', circuit, '--config', config, '--out', out])
         if name in read or name.startswith('components/point_neuron_models/'):
             assert_one_line(rc, err, EXIT_BAD_INPUT, circuit / name)
@@ -333,3 +355,5 @@ def test_every_file_of_a_sonata_export_damaged(how, sonata_export, config, tmp_p
         else:
             assert rc == 0 and json.loads((out / 'summary.json').read_text())['spikes'] > 0, err
         assert_unchanged(before, circuit)
+        (shutil.rmtree if (circuit / name).is_dir() else Path.unlink)(circuit / name)
+        (circuit / name).write_bytes(original)     # undamaged again for the next file
