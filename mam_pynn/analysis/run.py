@@ -315,7 +315,8 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
     if figures:
         from .plots import make_figures
         manifest = _read_manifest(analysis_dir)
-        expected = [Path(f) for f in manifest.get('figures', [])]
+        # by name in this run's figure folder (the run directory may have been moved)
+        expected = [figure_dir / Path(f).name for f in manifest.get('figures', [])]
         fresh = loaded is not None and manifest.get('key') == key and bool(expected)
         if not (fresh and all(f.is_file() for f in expected)):
             _log(verbose, f"drawing figures into {figure_dir}")
