@@ -71,6 +71,12 @@ def cmd_analyze(cfg, args):
     analyze_run(args.run_dir, t_min=args.t_min)
 
 
+def cmd_preprocess(cfg, args):
+    from .analysis.preprocess import T_MIN, preprocess
+    preprocess(args.run_dir, args.out, label=args.label,
+               t_min=T_MIN if args.t_min is None else args.t_min, overwrite=args.overwrite)
+
+
 def cmd_validate(cfg, args):
     from .validate import validate
     report = validate(cfg, backends=args.backends.split(','), seeds=args.seeds, out_dir=args.out)
@@ -96,9 +102,11 @@ def cmd_jobscript(cfg, args):
 
 
 def cmd_figures(cfg, args):
+    from .figures.dynamics import parse_labels
     from .figures.workflow import run_figures
     return run_figures(args.paper, args.out, config_file=args.figures_config, cores=args.cores,
-                       data_dir=args.data_dir)
+                       data_dir=args.data_dir, original_data=args.original_data,
+                       labels=parse_labels(args.labels))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip this initial transient (ms; default: analyze_run's default)")
     p.set_defaults(func=cmd_analyze)
 
+    p = sub.add_parser('preprocess', parents=[common], help="write a finished run into upstream's "
+                       "data layout DATA_PATH/LABEL/ (what the dynamics figures read)")
+    p.add_argument('run_dir', metavar='RUN_DIR', help='a finished run (holds summary.json)')
+    p.add_argument('--out', required=True, metavar='DATA_PATH', help='folder of labelled runs')
+    p.add_argument('--label', help="the run's folder name (default: its label in config.yaml)")
+    p.add_argument('--t-min', type=float, default=None,
+                   help="skip this initial transient (ms; default 500, upstream's)")
+    p.add_argument('--overwrite', action='store_true', help='replace DATA_PATH/LABEL if it exists')
+    p.set_defaults(func=cmd_preprocess)
+
     p = sub.add_parser('validate', parents=[common], help='compare backends statistically')
     p.add_argument('--backends', default='nest,neuron,brian2', metavar='A,B,...',
                    help='comma-separated backends to compare (default: nest,neuron,brian2)')
@@ -184,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--cores', type=int, default=1, metavar='N', help='Snakemake cores (default 1)')
     p.add_argument('--data-dir', metavar='DIR', help='MAM raw data directory')
     p.add_argument('--debug', action='store_true', help='on an error, print the traceback too')
+    p.add_argument('--original-data', metavar='DIR',
+                   help="dynamics: draw from the authors' published simulation data in DIR "
+                   "(upstream's layout DIR/<label>/Analysis/..., see figures/README.md); nothing is simulated")
+    p.add_argument('--label', dest='labels', action='append', default=[], metavar='STATE=LABEL',
+                   help="dynamics with --original-data: read LABEL for a state (ground_state, metastable, "
+                   "metastable_spikes) instead of upstream's")
     p.set_defaults(func=cmd_figures, config=None, overrides=[])
     return parser
 

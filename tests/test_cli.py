@@ -46,7 +46,8 @@ def test_malformed_override():
 
 def test_every_subcommand_has_help(capsys):
     parser = build_parser()
-    for cmd in ['connectivity', 'simulate', 'theory', 'export', 'analyze', 'validate', 'plan', 'jobscript']:
+    for cmd in ['connectivity', 'simulate', 'theory', 'export', 'analyze', 'preprocess', 'validate', 'plan',
+                'jobscript']:
         with pytest.raises(SystemExit) as exc:
             parser.parse_args([cmd, '--help'])
         assert exc.value.code == 0

@@ -172,14 +172,16 @@ def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tup
                     'len_segment': st.DEFAULT_LEN_SEGMENT, 'overlap_samples': 1000}
     else:
         seg = st.welch_segment(nb, params['spectrum_len_segment'])
-        if params['spectrum_len_segment'] is None and seg < st.DEFAULT_LEN_SEGMENT:
-            warnings.warn(f"spectra: the {duration:g} ms window has {nb} bins, too few for "
-                          f"{st.DEFAULT_LEN_SEGMENT}-sample Welch segments: using {seg} samples "
+        default = params['spectrum_len_segment'] is None
+        if default and nb < st.DEFAULT_LEN_SEGMENT:   # not even one upstream segment fits
+            warnings.warn(f"spectra: the {duration:g} ms window has {nb} bins, fewer than upstream's "
+                          f"{st.DEFAULT_LEN_SEGMENT}-sample Welch segment: using {seg} samples "
                           f"({1000. / (seg * bin_ms):.3g} Hz resolution; recorded in statistics.json)",
                           stacklevel=2)
         freqs, pop_psd = st.power_spectrum(pop_series, bin_ms, seg, params['spectrum_overlap'])
         _, area_psd = st.power_spectrum(area_series, bin_ms, seg, params['spectrum_overlap'])
         spectrum = {'method': 'Welch (elephant.spectral.welch_psd)', 'len_segment': seg,
+                    'segment_rule': st.WELCH_SEGMENT_RULE if default else 'spectrum_len_segment as given',
                     'overlap_samples': int(seg * params['spectrum_overlap'])}
     spectrum['resolution_hz'] = 1000. / (spectrum['len_segment'] * bin_ms)
     fc = st.functional_connectivity(area_smoothed)
@@ -338,10 +340,16 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
               else "FC vs fMRI n/a")
     print(f"analyzed {run_dir.name}: {len(stats['areas'])} areas, {net['neurons']} neurons, "
           f"{net['spikes']} spikes, rate {_fmt(net['rate'])} spikes/s, CV {_fmt(net['cv_isi'])}, "
-          f"LvR {_fmt(net['lvr'])}, {fc_txt}; stats {t_stats:.1f} s, total "
+          f"LvR {_fmt(net['lvr'])}, {fc_txt}; spectra {_spectrum_txt(stats)}; stats {t_stats:.1f} s, total "
           f"{time.perf_counter() - t0:.1f} s{' (cached)' if loaded is not None else ''}",
           )
     return {**stats, 'files': [str(f) for f in files], 'from_cache': loaded is not None}
+
+
+def _spectrum_txt(stats: dict) -> str:
+    sp = stats.get('spectrum', {})
+    return (f"{sp['len_segment']}-sample segments, {sp['resolution_hz']:.3g} Hz resolution"
+            if 'resolution_hz' in sp else 'n/a')
 
 
 def _fmt(x) -> str:
