@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..faults import run_command
 from . import PAPERS, make_figures
 
 
@@ -23,17 +24,15 @@ def main(argv=None) -> int:
     p.add_argument('--label', action='append', default=[], metavar='STATE=LABEL',
                    help='dynamics: read this label for a state, e.g. metastable=99c0024e...')
     args = p.parse_args(argv)
-    try:
+
+    def draw():
         runs = None
         if args.data or args.original_data:
             from .dynamics import parse_labels, readers
             runs = readers(args.data or args.original_data, original=bool(args.original_data),
                            overrides=parse_labels(args.label))
         make_figures(args.paper, args.out, args.figures, runs)
-    except (ValueError, OSError) as err:
-        print(f"mam figures: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command('mam figures', draw)
 
 
 if __name__ == '__main__':
