@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .config import CONFIG_SECTIONS, ConfigError, load_config  # noqa: F401 (public via cli)
+from .faults import EXIT_DISAGREE, EXIT_WATCHDOG
+from .io import make_dir
 
 
 def _model(cfg: dict, **kwargs):
@@ -28,6 +31,7 @@ def _sim_params(cfg: dict) -> dict:
 def cmd_connectivity(cfg, args):
     from .connectivity import connectivity_format, summary_line, write_connectivity
     connectivity_format(args.out)  # a bad suffix fails before the model is built
+    make_dir(Path(args.out).parent)   # so does an output folder that cannot be made
     M = _model(cfg)
     write_connectivity(M, args.out)
     print(summary_line(M))
@@ -42,11 +46,12 @@ def cmd_simulate(cfg, args):
         M = _model(cfg, simulation=True, sim_spec=cfg.get('sim_params', {}), backend=backend)
         from .hpc import run_distributed   # one rank: simulate(); P ranks: merged parts
         summary = run_distributed(M.simulation, args.out)
-    return 3 if summary.get('watchdog_stopped') else 0
+    return EXIT_WATCHDOG if summary.get('watchdog_stopped') else 0
 
 
 def cmd_theory(cfg, args):
     from .theory import write_theory
+    make_dir(Path(args.out).parent)   # before the work: an output folder that cannot be made
     M = _model(cfg)
     write_theory(M, args.out, theory_spec=cfg.get('theory_params', {}), stabilize=args.stabilize)
 
@@ -75,7 +80,7 @@ def cmd_preprocess(cfg, args):
 def cmd_validate(cfg, args):
     from .validate import validate
     report = validate(cfg, backends=args.backends.split(','), seeds=args.seeds, out_dir=args.out)
-    return 0 if report.get('agree', False) else 4
+    return 0 if report.get('agree', False) else EXIT_DISAGREE
 
 
 def cmd_plan(cfg, args):
@@ -113,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument('--data-dir', metavar='DIR',
                         help='MAM raw data directory (default: $MAM_DATA_DIR, ../shared/mam-data, '
                         'or a verified download)')
+    common.add_argument('--debug', action='store_true',
+                        help='on an error, print the traceback too (or set MAM_DEBUG=1)')
 
     parser = argparse.ArgumentParser(prog='mam', description='The multi-area model of macaque '
                                      'visual cortex as a PyNN model.')
@@ -194,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                    'configs/figures/fullscale_cluster.yaml writes cluster job scripts')
     p.add_argument('--cores', type=int, default=1, metavar='N', help='Snakemake cores (default 1)')
     p.add_argument('--data-dir', metavar='DIR', help='MAM raw data directory')
+    p.add_argument('--debug', action='store_true', help='on an error, print the traceback too')
     p.add_argument('--original-data', metavar='DIR',
                    help="dynamics: draw from the authors' published simulation data in DIR "
                    "(upstream's layout DIR/<label>/Analysis/..., see figures/README.md); nothing is simulated")
@@ -208,22 +216,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unfinished(args) -> str | None:
+    """What a command stopped part-way (interrupted, a write failed) leaves behind."""
+    folder = getattr(args, 'run_dir', None) if args.command == 'analyze' else getattr(args, 'out', None)
+    if args.command in ('simulate', 'export', 'analyze', 'validate', 'figures') \
+            and not (folder and Path(folder).is_dir()):
+        return None    # stopped before its folder was made: nothing left
+    if args.command == 'simulate':
+        return (f"run directory {args.out} is left unfinished (no summary.json), as after a "
+                f"crash or kill -9: remove it before running again")
+    if args.command == 'export':
+        done = 'mam_export.json' if args.format == 'sonata' else 'LEMS_MAM.xml'
+        return f"the export in {args.out} is left unfinished (no {done}); run again with --overwrite"
+    if args.command == 'analyze':
+        return f"the analysis of {args.run_dir} is unfinished; running mam analyze again redoes it"
+    if args.command in ('validate', 'figures'):
+        return f"{args.out} is left unfinished; running the command again completes it"
+    out = getattr(args, 'out', None)
+    return f"{out} was not written" if out else None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``mam`` command; exit codes and error lines: :mod:`mam_pynn.faults`."""
+    from .faults import run_command
     args = build_parser().parse_args(argv)
     os.environ.setdefault('PYNEST_QUIET', '1')   # no NEST start-up banner
-    from .data import set_data_dir
-    try:
+
+    def command():
+        from .data import set_data_dir
         if args.data_dir:
             set_data_dir(args.data_dir)
         cfg = load_config(args.config, args.overrides)
-        return args.func(cfg, args) or 0
-    # OSError covers missing files, existing exports (FileExistsError), bad data files
-    # (DataFileError) and unwritable paths; NotImplementedError a configuration that an
-    # exporter or backend does not support
-    except (KeyError, ValueError, TypeError, OSError, NotImplementedError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"mam {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        return args.func(cfg, args)
+    return run_command(f"mam {args.command}", command, unfinished=lambda: _unfinished(args),
+                       debug=args.debug)
 
 
 if __name__ == '__main__':

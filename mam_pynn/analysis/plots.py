@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mam_pynn.io import atomic_path
+from mam_pynn.io import atomic_path, make_dir
 from mam_pynn.params import POPULATION_LIST
 
 from .spikes import RunInfo, SpikeFile, split_area, sample_neurons
@@ -336,7 +336,7 @@ def make_figures(info: RunInfo, stats: dict, arrays: dict, figure_dir: str | Pat
     ``only_missing``: draw only figures whose files are absent (results unchanged).
     """
     figure_dir = Path(figure_dir)
-    figure_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(figure_dir)
     p = stats['params']
     t_start = p['t_min']
     t_stop = min(p['t_max'], t_start + raster_ms)
@@ -360,7 +360,7 @@ def make_figures(info: RunInfo, stats: dict, arrays: dict, figure_dir: str | Pat
     paths, drawn = [], 0
     for name, draw in jobs:
         files = [figure_dir / f"{name}.{fmt}" for fmt in FORMATS]
-        if not (only_missing and all(f.exists() for f in files)):
+        if not (only_missing and all(f.is_file() for f in files)):
             draw()
             drawn += 1
         paths += files

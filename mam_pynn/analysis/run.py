@@ -16,12 +16,13 @@ import json
 import sys
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from mam_pynn.data import DataFileError
-from mam_pynn.io import atomic_path, atomic_write_json
+from mam_pynn.io import atomic_path, atomic_write_json, make_dir
 from mam_pynn.params import content_hash
 
 from . import statistics as st
@@ -256,7 +257,7 @@ def _jsonable(obj):
 
 def save_results(analysis_dir: Path, key: str, stats: dict, arrays: dict) -> None:
     """Both files carry ``key``: a crash between the two writes leaves a detectable mismatch."""
-    analysis_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(analysis_dir)
     with atomic_path(analysis_dir / SERIES_FILE) as tmp:
         np.savez(tmp, **arrays, cache_key=np.array(key))
     atomic_write_json(analysis_dir / STATS_FILE, _jsonable({'key': key, **stats}))
@@ -266,13 +267,13 @@ def load_results(analysis_dir: Path, key: str) -> tuple[dict, dict] | None:
     """Stored results for ``key``, or None when absent, stale, mismatched or unreadable."""
     try:
         stats = json.loads((analysis_dir / STATS_FILE).read_text())
-        if stats.get('key') != key:
+        if not isinstance(stats, dict) or stats.get('key') != key:
             return None
         with np.load(analysis_dir / SERIES_FILE) as z:
             if 'cache_key' not in z.files or str(z['cache_key']) != key:
                 return None
             arrays = {k: z[k] for k in z.files if k != 'cache_key'}
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):   # damaged: recompute
         return None
     return stats, arrays
 
@@ -297,7 +298,7 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
     info = recorded_only(info)
     p = analysis_params(info, t_min=t_min, **params)
     key = cache_key(info, p)
-    analysis_dir, figure_dir = run_dir / 'analysis', run_dir / 'figures'
+    analysis_dir, figure_dir = make_dir(run_dir / 'analysis'), run_dir / 'figures'
     loaded = None if force else load_results(analysis_dir, key)
     if loaded is None:
         _log(verbose, f"analyzing {run_dir} ({len(info.areas)} areas, window {p['t_min']:g}-{p['t_max']:g} ms)")
@@ -316,9 +317,10 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
     if figures:
         from .plots import make_figures
         manifest = _read_manifest(analysis_dir)
-        expected = [Path(f) for f in manifest.get('figures', [])]
+        # by name in this run's figure folder (the run directory may have been moved)
+        expected = [figure_dir / Path(f).name for f in manifest.get('figures', [])]
         fresh = loaded is not None and manifest.get('key') == key and bool(expected)
-        if not (fresh and all(f.exists() for f in expected)):
+        if not (fresh and all(f.is_file() for f in expected)):
             _log(verbose, f"drawing figures into {figure_dir}")
             expected = make_figures(info, stats, arrays, figure_dir, only_missing=fresh, verbose=verbose)
             from .evoked import evoked_figures   # runs with sim_params.stimulus
@@ -356,6 +358,7 @@ def _fmt(x) -> str:
 
 def _read_manifest(analysis_dir: Path) -> dict:
     try:
-        return json.loads((analysis_dir / MANIFEST_FILE).read_text())
+        manifest = json.loads((analysis_dir / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
         return {}
+    return manifest if isinstance(manifest, dict) else {}

@@ -12,7 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from ..faults import reading
+from ..io import read_yaml
 
 KERNEL_MS = 20.
 
@@ -20,8 +22,10 @@ KERNEL_MS = 20.
 def run_model(run_dir):
     """The run's model (its network_params from config.yaml): W and K at its scale."""
     from ..model import MultiAreaModel
-    cfg = yaml.safe_load((Path(run_dir) / 'config.yaml').read_text()) or {}
-    return MultiAreaModel(cfg.get('network_params') or {})
+    path = Path(run_dir) / 'config.yaml'
+    with reading(path):
+        params = (read_yaml(path) or {}).get('network_params') or {}
+    return MultiAreaModel(params)
 
 
 def synaptic_kernel(tau_syn: float, resolution: float = 1.) -> np.ndarray:

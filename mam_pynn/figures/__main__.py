@@ -1,13 +1,14 @@
 """``python -m mam_pynn.figures PAPER [FIGURE ...] --out DIR [--data DATA_PATH | --original-data
 DIR] [--label STATE=LABEL ...]``: draw figures directly (the figures/ Snakefiles call this once
 per figure). The dynamics figures (and meanfield's Fig. 9) read labelled runs in upstream's
-data layout: ours
-(``mam preprocess``, labelled by state) or the authors' published ones (upstream's labels)."""
+data layout: ours (``mam preprocess``, labelled by state) or the authors' published ones
+(upstream's labels)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
+from ..faults import run_command
 from . import PAPERS, make_figures, states_needed
 
 
@@ -25,7 +26,8 @@ def main(argv=None) -> int:
     p.add_argument('--label', action='append', default=[], metavar='STATE=LABEL',
                    help='dynamics: read this label for a state, e.g. metastable=99c0024e...')
     args = p.parse_args(argv)
-    try:
+
+    def draw():
         runs = None
         if args.paper != 'dynamics' and (args.original_data or args.label):
             raise ValueError("--original-data and --label are for the dynamics figures")
@@ -37,10 +39,7 @@ def main(argv=None) -> int:
             runs = readers(args.data or args.original_data, original=bool(args.original_data),
                            overrides=parse_labels(args.label))
         make_figures(args.paper, args.out, args.figures, runs)
-    except (ValueError, OSError) as err:
-        print(f"mam figures: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command('mam figures', draw)
 
 
 if __name__ == '__main__':

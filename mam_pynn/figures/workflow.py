@@ -5,10 +5,11 @@ dynamics figures from the authors' published data (``original_data``: nothing to
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+from ..faults import run_child
+from ..io import make_dir
 from . import PAPERS, figure_names, make_figures, states_needed
 
 #: paper -> its workflow folder under figures/ (named as upstream's)
@@ -60,7 +61,7 @@ def run_figures(paper: str, out, config_file=None, cores: int = 1, data_dir=None
         make_figures(paper, Path(out) / paper, runs=readers(original_data, True, labels))
         return 0
     if k_prime is not None:
-        from .meanfield import K_PRIME_CHOICES
+        from ..theory.stabilization import K_PRIME_CHOICES
         if paper != 'meanfield':
             raise ValueError(f"k_prime applies to the meanfield figures, not to {paper!r}")
         if k_prime not in K_PRIME_CHOICES:
@@ -68,13 +69,14 @@ def run_figures(paper: str, out, config_file=None, cores: int = 1, data_dir=None
     folder = Path(out) / output_folder(paper, k_prime)
     if config_file is not None and not Path(config_file).is_file():
         raise FileNotFoundError(f"figures config {config_file} does not exist")
+    make_dir(folder)    # an --out that is a file: one line, before any work
     if (FIGURES_DIR / WORKFLOWS[paper] / 'Snakefile').is_file() and snakemake_available():
-        rc = subprocess.run(snakemake_command(paper, out, config_file, cores, data_dir,
-                                              k_prime)).returncode
+        # Snakemake's log passes through; a figure's one error line ends the command
+        sys.stdout.write(run_child(snakemake_command(paper, out, config_file, cores, data_dir, k_prime),
+                                   f"the {paper} workflow", 'mam figures: error: '))
         pngs = sorted(folder.glob('*.png'))
-        print(f"mam figures {paper}: {'done' if rc == 0 else f'FAILED (exit {rc})'}; "
-              f"{len(pngs)} figures in {folder}", flush=True)
-        return rc
+        print(f"mam figures {paper}: done; {len(pngs)} figures in {folder}", flush=True)
+        return 0
     names = [n for n in figure_names(paper) if not states_needed(paper, [n])]
     need_runs = states_needed(paper)
     message = (f"the {paper} figures that need runs ({', '.join(need_runs)}) are made by the "
