@@ -221,7 +221,8 @@ def fig9_readers(runs):
 
 
 def spike_rates(run, t_min, t_max):
-    """Population rates (spikes/s) counted from spikes.h5 and the layout in config.yaml."""
+    """Population rates (spikes/s) counted from spikes.h5 and the layout in config.yaml, in
+    upstream's open window (t_min, t_max) (its Analysis.create_pop_rates)."""
     import h5py
     layout = yaml.safe_load((run / 'config.yaml').read_text())['populations']
     out = {}
@@ -229,7 +230,7 @@ def spike_rates(run, t_min, t_max):
         for area, pops in layout.items():
             ids = f[f'spikes/{area}/node_ids'][()]
             ts = f[f'spikes/{area}/timestamps'][()]
-            ids = ids[(ts >= t_min) & (ts < t_max)]
+            ids = ids[(ts > t_min) & (ts < t_max)]
             for pop, e in pops.items():
                 n = np.count_nonzero((ids >= e['first_id']) & (ids < e['first_id'] + e['size']))
                 out[area, pop] = n / (e['size'] * (t_max - t_min) * 1e-3)
