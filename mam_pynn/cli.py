@@ -106,7 +106,7 @@ def cmd_figures(cfg, args):
     from .figures.workflow import run_figures
     return run_figures(args.paper, args.out, config_file=args.figures_config, cores=args.cores,
                        data_dir=args.data_dir, original_data=args.original_data,
-                       labels=parse_labels(args.labels))
+                       labels=parse_labels(args.labels), k_prime=args.k_prime)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--label', dest='labels', action='append', default=[], metavar='STATE=LABEL',
                    help="dynamics with --original-data: read LABEL for a state (ground_state, metastable, "
                    "metastable_spikes) instead of upstream's")
+    p.add_argument('--k-prime', choices=['ours', 'upstream'], default=None,
+                   help="meanfield: the stabilized K' the figures draw first: ours (default, "
+                   "computed and cached) or upstream's K_prime_original.npy (figures then go "
+                   "to DIR/meanfield_upstream_K/)")
     p.set_defaults(func=cmd_figures, config=None, overrides=[])
     return parser
 

@@ -19,7 +19,6 @@ import difflib
 import hashlib
 import json
 import pprint
-import sys
 from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
@@ -59,38 +58,12 @@ def _file_param(value, name: str) -> Path | None:
                             f"the data directory {data_dir()})")
 
 
-def _theory_fingerprint() -> str:
-    """Hash of the mean-field code (mam_pynn/theory/*.py) that computes K'."""
-    h = hashlib.sha256()
-    for path in sorted((Path(__file__).parent / 'theory').glob('*.py')):
-        h.update(path.name.encode() + b'\0' + path.read_bytes())
-    return h.hexdigest()
-
-
 def _stabilized_K_path(params: dict) -> Path:
-    """K' computed by the mean-field stabilization (K_stable=True), cached on disk.
-
-    The stabilization runs on the full-scale network with the raw in-degrees and the
-    same other parameters; it takes minutes, so its result is kept under the cache
-    directory, keyed by those parameters, the connectivity's cache key (data files and
-    derivation code) and the theory code: changing any of them recomputes K'.
-    """
-    from .io import atomic_path
-    base = copy.deepcopy(params)
-    base['connection_params']['K_stable'] = None
-    base['N_scaling'] = base['K_scaling'] = 1.
-    base['fullscale_rates'] = None
-    key = content_hash({'params': base, 'connectivity': _conn.cache_key(base),
-                        'theory': _theory_fingerprint()})
-    path = _conn.cache_dir('K_stable') / f"{key}.npy"
-    if not path.is_file():
-        from .theory import stabilize
-        print(f"K_stable=True: stabilizing the in-degrees (mean-field theory; cached at {path})",
-              file=sys.stderr)
-        K_prime = stabilize(MultiAreaModel(base))
-        with atomic_path(path) as tmp:
-            np.save(tmp, K_prime)
-    return path
+    """K' of ``K_stable: true``: our stabilization (Schuecker et al. 2017) of this model's
+    connectome, computed on the paper's network (g -16, rate_ext 8, no extra 5E/6E drive,
+    chi 1) as upstream's K_prime_original was, and cached (``cached_stabilization``)."""
+    from .theory.stabilization import cached_stabilization, paper_network
+    return cached_stabilization(paper_network(params))['npy']
 
 
 def _array_digest(a: np.ndarray, sig: int = LABEL_SIG_DIGITS) -> str:

@@ -286,44 +286,44 @@ def same_model(M2, M):
                            for n in ARRAYS)
 
 
+def _fake_stabilize(calls):
+    """Stand-in for theory.stabilization.stabilize (the real one takes a minute or more and
+    is tested in tests/theory): records the network it got and returns 1.01 K."""
+    def fake(M, history=None, scans=None, verbose=True):
+        calls.append((M.params['connection_params']['K_stable'],
+                      M.params['connection_params']['g'], M.params['input_params']['rate_ext']))
+        scans.append({'kappa': np.array([1.]), 'rates': np.zeros((len(M.N_vec), 1))})
+        return M.K_matrix[:, :-1] * 1.01
+    return fake
+
+
 def test_K_stable_true_runs_the_stabilization_once_and_caches_it(monkeypatch, tmp_path):
-    """K_stable=True computes K' with mam_pynn.theory.stabilize (stubbed here: the real
-    one takes minutes and is tested in tests/theory) and reuses the cached result."""
-    import mam_pynn.theory as theory
+    """K_stable=True computes our K' once, on the paper's network (g -16, rate_ext 8, raw K)
+    of this connectome whatever the model's own g and drive, and reuses the cached result."""
+    import mam_pynn.theory.stabilization as stabilization
     monkeypatch.setenv('MAM_CACHE_DIR', str(tmp_path))
     calls = []
-
-    def fake_stabilize(M):
-        calls.append(M.params['connection_params']['K_stable'])
-        return M.K_matrix[:, :-1] * 1.01
-
-    monkeypatch.setattr(theory, 'stabilize', fake_stabilize)
+    monkeypatch.setattr(stabilization, 'stabilize', _fake_stabilize(calls))
     raw = MultiAreaModel({'connection_params': {'K_stable': None}})
     M = MultiAreaModel({'connection_params': {'K_stable': True}})
     np.testing.assert_allclose(M.K_matrix[:, :-1], raw.K_matrix[:, :-1] * 1.01, rtol=1e-12)
     np.testing.assert_array_equal(M.K_matrix[:, -1], raw.K_matrix[:, -1])
-    MultiAreaModel({'connection_params': {'K_stable': True}})
-    assert calls == [None]  # stabilized once, on the raw in-degrees
+    MultiAreaModel({'connection_params': {'K_stable': True, 'g': -12.}})
+    assert calls == [(None, -16., 8.)]  # stabilized once, the paper's network, raw in-degrees
 
 
-@pytest.mark.parametrize('module, name', [('model', '_theory_fingerprint'),
-                                          ('connectivity', '_code_fingerprint')])
-def test_K_stable_cache_follows_theory_and_connectivity_code(monkeypatch, tmp_path, module, name):
-    """A change of the theory code or of the connectivity's cache key recomputes K'."""
-    import importlib
-    import mam_pynn.theory as theory
+def test_K_stable_cache_follows_theory_code_and_connectome(monkeypatch, tmp_path):
+    """A change of the theory code or of the connectome (its K) recomputes K'; parameters
+    that give the same connectome (av_indegree_V1 None is 3950) reuse it."""
+    import mam_pynn.theory.stabilization as stabilization
     monkeypatch.setenv('MAM_CACHE_DIR', str(tmp_path))
     calls = []
-
-    def fake_stabilize(M):
-        calls.append(1)
-        return M.K_matrix[:, :-1] * 1.01
-
-    monkeypatch.setattr(theory, 'stabilize', fake_stabilize)
+    monkeypatch.setattr(stabilization, 'stabilize', _fake_stabilize(calls))
     MultiAreaModel({'connection_params': {'K_stable': True}})
-    MultiAreaModel({'connection_params': {'K_stable': True}})
+    MultiAreaModel({'connection_params': {'K_stable': True, 'av_indegree_V1': 3950.}})
     assert len(calls) == 1
-    target = importlib.import_module(f'mam_pynn.{module}')
-    monkeypatch.setattr(target, name, lambda: 'changed code')
-    MultiAreaModel({'connection_params': {'K_stable': True}})
+    MultiAreaModel({'connection_params': {'K_stable': True, 'av_indegree_V1': 4000.}})
     assert len(calls) == 2
+    monkeypatch.setattr(stabilization, 'theory_fingerprint', lambda: 'changed code')
+    MultiAreaModel({'connection_params': {'K_stable': True}})
+    assert len(calls) == 3

@@ -5,7 +5,9 @@ Each figure writes ``<name>.png``, ``.pdf`` and ``.json`` (every number it plots
 one output folder. Papers and their modules:
 
 - ``anatomy``: Schmidt, Bakker et al. 2018, Brain Struct Funct (:mod:`.anatomy`)
-- ``meanfield``: Schuecker, Schmidt et al. 2017, PLoS Comput Biol (:mod:`.meanfield`)
+- ``meanfield``: Schuecker, Schmidt et al. 2017, PLoS Comput Biol (:mod:`.meanfield`, with
+  :mod:`.bistability`; its Fig. 9 reads two labelled runs, ``{'fig9_K_prime': LabelledRun,
+  'fig9_raw_K': LabelledRun}``)
 - ``dynamics``: Schmidt, Bakker et al. 2018, PLoS Comput Biol (:mod:`.dynamics`; reads
   labelled runs in upstream's data layout by state, ``{'ground_state': LabelledRun}``)
 """
@@ -31,14 +33,14 @@ def figure_names(paper: str) -> list[str]:
 
 
 def states_needed(paper: str, names=None) -> list[str]:
-    """The states (labelled runs) the dynamics figures read; none for the other papers."""
+    """The states (labelled runs) the figures read: the dynamics figures', meanfield's Fig. 9."""
     reg = _registry(paper)
     names = list(reg) if names is None else names
     return sorted({state for n in names if isinstance(reg[n], tuple) for state in reg[n][1].values()})
 
 
 def make_figure(paper: str, name: str, out_dir, runs: dict | None = None) -> list[Path]:
-    """Draw one figure into ``out_dir``; ``runs``: {state: LabelledRun} (dynamics)."""
+    """Draw one figure into ``out_dir``; ``runs``: {state: LabelledRun} (the figures that read runs)."""
     reg = _registry(paper)
     if name not in reg:
         raise ValueError(f"paper {paper!r} has no figure {name!r}; it has {', '.join(reg)}")
@@ -56,8 +58,17 @@ def make_figure(paper: str, name: str, out_dir, runs: dict | None = None) -> lis
 
 def make_figures(paper: str, out_dir, names=None, runs: dict | None = None,
                  progress: bool = True) -> list[Path]:
-    """Draw the paper's figures (all, or ``names``), with one line per figure and a summary."""
-    names = figure_names(paper) if not names else list(names)
+    """Draw the paper's figures (``names``, or all whose runs are given or that need none),
+    with one line per figure and a summary."""
+    if not names:
+        names = [n for n in figure_names(paper) if set(states_needed(paper, [n])) <= set(runs or {})]
+        left = [n for n in figure_names(paper) if n not in names]
+        if not names:
+            raise ValueError(f"every {paper} figure reads runs ({', '.join(states_needed(paper))}):"
+                             " give them (--data DATA_PATH)")
+        if left and progress:
+            print(f"not drawn, they read runs not given: {', '.join(left)}", flush=True)
+    names = list(names)
     written, t0 = [], time.perf_counter()
     for k, name in enumerate(names, 1):
         t = time.perf_counter()

@@ -1,14 +1,15 @@
 """``python -m mam_pynn.figures PAPER [FIGURE ...] --out DIR [--data DATA_PATH | --original-data
 DIR] [--label STATE=LABEL ...]``: draw figures directly (the figures/ Snakefiles call this once
-per figure). The dynamics figures read labelled runs in upstream's data layout: ours
-(``mam preprocess``, labelled by state) or the authors' published ones (upstream's labels)."""
+per figure). The dynamics figures (and meanfield's Fig. 9) read labelled runs in upstream's
+data layout: ours (``mam preprocess``, labelled by state) or the authors' published ones
+(upstream's labels)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from ..faults import run_command
-from . import PAPERS, make_figures
+from . import PAPERS, make_figures, states_needed
 
 
 def main(argv=None) -> int:
@@ -18,7 +19,8 @@ def main(argv=None) -> int:
     p.add_argument('--out', required=True, help='output folder')
     data = p.add_mutually_exclusive_group()
     data.add_argument('--data', metavar='DATA_PATH',
-                      help='dynamics: folder of our labelled runs (mam preprocess), labelled by state')
+                      help='folder of our labelled runs (mam preprocess), labelled by state '
+                      '(dynamics; meanfield: Fig. 9)')
     data.add_argument('--original-data', metavar='DIR',
                       help="dynamics: the authors' published data, read with upstream's labels")
     p.add_argument('--label', action='append', default=[], metavar='STATE=LABEL',
@@ -27,7 +29,12 @@ def main(argv=None) -> int:
 
     def draw():
         runs = None
-        if args.data or args.original_data:
+        if args.paper != 'dynamics' and (args.original_data or args.label):
+            raise ValueError("--original-data and --label are for the dynamics figures")
+        if args.paper != 'dynamics' and args.data:
+            from ..analysis.layout import LabelledRun
+            runs = {state: LabelledRun(args.data, state) for state in states_needed(args.paper)}
+        elif args.data or args.original_data:
             from .dynamics import parse_labels, readers
             runs = readers(args.data or args.original_data, original=bool(args.original_data),
                            overrides=parse_labels(args.label))
