@@ -96,6 +96,10 @@ class Backend:
     def add_step_current(self, spec, post) -> None:
         raise NotImplementedError
 
+    def reserve_recorders(self, areas: list, start_ms: float) -> None:
+        """Called before any population is created, with the areas whose spikes will be
+        recorded (NEST creates its recorders there, see nest_fast.RECORDER_SYNAPSE)."""
+
     def record_spikes(self, area: str, pops: list, start_ms: float) -> None:
         """Record all neurons of ``pops`` (handles, structure order) of one area."""
         raise NotImplementedError
