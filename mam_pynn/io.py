@@ -77,16 +77,18 @@ def mark_sorted_by_time(group) -> None:
     group.attrs.create('sorting', SONATA_SORTING['by_time'], dtype=kind)
 
 
-def write_sonata_spikes(path: str | os.PathLike, area_spikes: dict) -> int:
-    """Write ``{population: (node_ids, times_ms)}`` as a SONATA spike file, each
-    population sorted by time (then node id), atomically; return the spike count."""
+def write_sonata_spikes(path: str | os.PathLike, area_spikes) -> int:
+    """Write ``{population: (node_ids, times_ms)}`` (or an iterable of such pairs, made
+    one population at a time) as a SONATA spike file, each population sorted by time
+    (then node id), atomically; return the spike count."""
     import h5py
     import numpy as np
     total = 0
+    items = area_spikes.items() if hasattr(area_spikes, 'items') else area_spikes
     with atomic_path(path) as tmp, h5py.File(tmp, 'w') as f:
         sonata_file_attrs(f)
         root = f.create_group('spikes')
-        for name, (ids, times) in area_spikes.items():
+        for name, (ids, times) in items:
             ids, times = np.asarray(ids), np.asarray(times, dtype=np.float64)
             order = np.lexsort((ids, times))
             g = root.create_group(name)

@@ -28,13 +28,13 @@ def area_synaptic_input(M, pop_labels, pop_series: np.ndarray, bin_ms: float = 1
     rates = np.asarray(pop_series, float)
     tau = float(M.params['neuron_params']['single_neuron_dict']['tau_syn_ex'])
     kernel = np.exp(-np.arange(0., KERNEL_MS, bin_ms) / tau)
-    areas = list(dict.fromkeys(a for a, _ in keys))
-    signals = []
-    for area in areas:
-        pops = [p for a, p in keys if a == area]
-        weights = np.array([[abs(M.W[area][p][sa][sp]) * M.K[area][p][sa][sp] for sa, sp in keys]
-                            for p in pops])                   # (target pops, source pops)
-        inputs = np.array([np.convolve(kernel, w @ rates, mode='same') for w in weights])
-        n = np.array([M.N[area][p] for p in pops], float)
-        signals.append(np.average(inputs, axis=0, weights=n))
-    return areas, np.array(signals).reshape(len(areas), rates.shape[-1])
+    row = {name: i for i, name in enumerate(M.structure_vec)}
+    rows = np.array([row[f'{a}-{p}'] for a, p in keys])
+    weights = np.abs(np.asarray(M.W_matrix)[np.ix_(rows, rows)]) * np.asarray(M.K_matrix)[np.ix_(rows, rows)]
+    drive = weights @ rates                                 # (target pops, bins), all at once
+    inputs = np.array([np.convolve(kernel, d, mode='same') for d in drive]).reshape(drive.shape)
+    n = np.asarray(M.N_vec, float)[rows]
+    members = {area: [k for k, (a, _) in enumerate(keys) if a == area]
+               for area in dict.fromkeys(a for a, _ in keys)}
+    signals = [np.average(inputs[ks], axis=0, weights=n[ks]) for ks in members.values()]
+    return list(members), np.array(signals).reshape(len(members), rates.shape[-1])
