@@ -1,5 +1,5 @@
 """Time load_raw_data + process_raw_data (cold import, first and repeated calls)."""
-import time, sys
+import time
 t0 = time.perf_counter()
 from mam_pynn.anatomy import load_raw_data, process_raw_data
 t1 = time.perf_counter()

@@ -6,6 +6,12 @@ drive, raw in-degrees), then prints how K' compares with upstream's
 K_prime_original.npy, and the stationary rates the two matrices give.
 
     python benchmarks/bench_stabilization.py [--iterations 4] [--out K_prime.npy]
+                                             [--refinements 7] [--scan-step 0.01]
+                                             [--compare-step 0.01]
+
+Fewer refinements and coarser scans of the 5E/6E drive (in the stabilization and in the
+comparison of the transitions; upstream's settings are the defaults) give rougher numbers
+in less time (the CI's smoke run).
 """
 import argparse
 import copy
@@ -17,8 +23,9 @@ import numpy as np
 from mam_pynn.data import data_file
 from mam_pynn.model import MultiAreaModel
 from mam_pynn.theory import Theory
-from mam_pynn.theory.stabilization import (SCHUECKER2017_NETWORK, STABILIZATION_THEORY, _Problem,
-                                           factor_6E, find_transition, stabilize)
+from mam_pynn.theory.stabilization import (SCAN, SCHUECKER2017_NETWORK, STABILIZATION_THEORY,
+                                           TARGET_FACTOR, _Problem, factor_6E, find_transition,
+                                           stabilize)
 
 GROUND_STATE = {'connection_params': {'cc_weights_factor': 1., 'cc_weights_I_factor': 1.}}
 
@@ -38,13 +45,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--iterations', type=int, default=4)
     ap.add_argument('--out', help="save our K' (.npy)")
+    ap.add_argument('--refinements', type=int, default=7, help='bisections of each transition')
+    ap.add_argument('--scan-step', type=float, default=None,
+                    help='step of the 5E/6E drive scan (default: stabilization.SCAN)')
+    ap.add_argument('--compare-step', type=float, default=0.01,
+                    help="step of the scan locating the transitions of K'_orig and K'_ours")
     args = ap.parse_args()
+    scan = SCAN if args.scan_step is None else np.arange(1., TARGET_FACTOR, args.scan_step)
     net = MultiAreaModel(copy.deepcopy(SCHUECKER2017_NETWORK))
     K_orig = np.load(data_file('K_prime_original.npy'))
     K_raw = np.array(net.K_matrix)[:, :-1]
     t0 = time.perf_counter()
     history = []
-    K_ours = stabilize(net, iterations=args.iterations, history=history)
+    K_ours = stabilize(net, iterations=args.iterations, history=history, scan=scan,
+                       refinements=args.refinements)
     wall = time.perf_counter() - t0
     if args.out:
         np.save(args.out, K_ours)
@@ -64,8 +78,8 @@ def main():
           f"change ours {np.abs(d_ours).max():.1f}, upstream {np.abs(d_orig).max():.1f}")
     problem = _Problem(net, STABILIZATION_THEORY)
     for label, K in (("K'_orig", K_orig), ("K'_ours", K_ours)):
-        bracket = find_transition(problem, K, np.arange(1., 1.4, 0.01), refinements=3,
-                                  verbose=False)
+        bracket = find_transition(problem, K, np.arange(1., 1.4, args.compare_step),
+                                  refinements=min(3, args.refinements), verbose=False)
         where = 'none below 1.4' if bracket is None else f"f5 = {bracket[0]:.4f}"
         print(f"paper network with {label}: transition to high activity at {where} "
               f"(target 1.2; raw K: {history[0]['f_low']:.4f})")
