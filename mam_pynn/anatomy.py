@@ -49,6 +49,12 @@ _M132_OVERLAP_NAMES = {
 }
 
 
+def structural_gradient(type_target, type_source) -> str:
+    """HL (from a higher to a lower architectural type), LH, or HZ (equal types)
+    (Schmidt, Bakker et al. 2018, BSF; upstream's helpers.structural_gradient)."""
+    return 'HL' if type_target < type_source else 'LH' if type_target > type_source else 'HZ'
+
+
 def _normal_cdf(x) -> np.ndarray:
     """Standard normal CDF (probit link), elementwise; math.erfc keeps the import
     light (scipy.special alone costs more than the whole processing)."""

@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .config import CONFIG_SECTIONS, ConfigError, load_config  # noqa: F401 (public via cli)
+from .faults import EXIT_DISAGREE, EXIT_WATCHDOG
+from .io import make_dir
 
 
 def _model(cfg: dict, **kwargs):
@@ -28,6 +31,7 @@ def _sim_params(cfg: dict) -> dict:
 def cmd_connectivity(cfg, args):
     from .connectivity import connectivity_format, summary_line, write_connectivity
     connectivity_format(args.out)  # a bad suffix fails before the model is built
+    make_dir(Path(args.out).parent)   # so does an output folder that cannot be made
     M = _model(cfg)
     write_connectivity(M, args.out)
     print(summary_line(M))
@@ -42,11 +46,12 @@ def cmd_simulate(cfg, args):
         M = _model(cfg, simulation=True, sim_spec=cfg.get('sim_params', {}), backend=backend)
         from .hpc import run_distributed   # one rank: simulate(); P ranks: merged parts
         summary = run_distributed(M.simulation, args.out)
-    return 3 if summary.get('watchdog_stopped') else 0
+    return EXIT_WATCHDOG if summary.get('watchdog_stopped') else 0
 
 
 def cmd_theory(cfg, args):
     from .theory import write_theory
+    make_dir(Path(args.out).parent)   # before the work: an output folder that cannot be made
     M = _model(cfg)
     write_theory(M, args.out, theory_spec=cfg.get('theory_params', {}), stabilize=args.stabilize)
 
@@ -66,10 +71,16 @@ def cmd_analyze(cfg, args):
     analyze_run(args.run_dir, t_min=args.t_min, workers=args.workers)
 
 
+def cmd_preprocess(cfg, args):
+    from .analysis.preprocess import T_MIN, preprocess
+    preprocess(args.run_dir, args.out, label=args.label,
+               t_min=T_MIN if args.t_min is None else args.t_min, overwrite=args.overwrite)
+
+
 def cmd_validate(cfg, args):
     from .validate import validate
     report = validate(cfg, backends=args.backends.split(','), seeds=args.seeds, out_dir=args.out)
-    return 0 if report.get('agree', False) else 4
+    return 0 if report.get('agree', False) else EXIT_DISAGREE
 
 
 def cmd_plan(cfg, args):
@@ -91,9 +102,11 @@ def cmd_jobscript(cfg, args):
 
 
 def cmd_figures(cfg, args):
+    from .figures.dynamics import parse_labels
     from .figures.workflow import run_figures
     return run_figures(args.paper, args.out, config_file=args.figures_config, cores=args.cores,
-                       data_dir=args.data_dir)
+                       data_dir=args.data_dir, original_data=args.original_data,
+                       labels=parse_labels(args.labels))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument('--data-dir', metavar='DIR',
                         help='MAM raw data directory (default: $MAM_DATA_DIR, ../shared/mam-data, '
                         'or a verified download)')
+    common.add_argument('--debug', action='store_true',
+                        help='on an error, print the traceback too (or set MAM_DEBUG=1)')
 
     parser = argparse.ArgumentParser(prog='mam', description='The multi-area model of macaque '
                                      'visual cortex as a PyNN model.')
@@ -145,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
                         'memory is short; 1 for small runs); the results do not depend on it')
     p.set_defaults(func=cmd_analyze)
 
+    p = sub.add_parser('preprocess', parents=[common], help="write a finished run into upstream's "
+                       "data layout DATA_PATH/LABEL/ (what the dynamics figures read)")
+    p.add_argument('run_dir', metavar='RUN_DIR', help='a finished run (holds summary.json)')
+    p.add_argument('--out', required=True, metavar='DATA_PATH', help='folder of labelled runs')
+    p.add_argument('--label', help="the run's folder name (default: its label in config.yaml)")
+    p.add_argument('--t-min', type=float, default=None,
+                   help="skip this initial transient (ms; default 500, upstream's)")
+    p.add_argument('--overwrite', action='store_true', help='replace DATA_PATH/LABEL if it exists')
+    p.set_defaults(func=cmd_preprocess)
+
     p = sub.add_parser('validate', parents=[common], help='compare backends statistically')
     p.add_argument('--backends', default='nest,neuron,brian2', metavar='A,B,...',
                    help='comma-separated backends to compare (default: nest,neuron,brian2)')
@@ -179,26 +204,51 @@ def build_parser() -> argparse.ArgumentParser:
                    'configs/figures/fullscale_cluster.yaml writes cluster job scripts')
     p.add_argument('--cores', type=int, default=1, metavar='N', help='Snakemake cores (default 1)')
     p.add_argument('--data-dir', metavar='DIR', help='MAM raw data directory')
+    p.add_argument('--debug', action='store_true', help='on an error, print the traceback too')
+    p.add_argument('--original-data', metavar='DIR',
+                   help="dynamics: draw from the authors' published simulation data in DIR "
+                   "(upstream's layout DIR/<label>/Analysis/..., see figures/README.md); nothing is simulated")
+    p.add_argument('--label', dest='labels', action='append', default=[], metavar='STATE=LABEL',
+                   help="dynamics with --original-data: read LABEL for a state (ground_state, metastable, "
+                   "metastable_spikes) instead of upstream's")
     p.set_defaults(func=cmd_figures, config=None, overrides=[])
     return parser
 
 
+def _unfinished(args) -> str | None:
+    """What a command stopped part-way (interrupted, a write failed) leaves behind."""
+    folder = getattr(args, 'run_dir', None) if args.command == 'analyze' else getattr(args, 'out', None)
+    if args.command in ('simulate', 'export', 'analyze', 'validate', 'figures') \
+            and not (folder and Path(folder).is_dir()):
+        return None    # stopped before its folder was made: nothing left
+    if args.command == 'simulate':
+        return (f"run directory {args.out} is left unfinished (no summary.json), as after a "
+                f"crash or kill -9: remove it before running again")
+    if args.command == 'export':
+        done = 'mam_export.json' if args.format == 'sonata' else 'LEMS_MAM.xml'
+        return f"the export in {args.out} is left unfinished (no {done}); run again with --overwrite"
+    if args.command == 'analyze':
+        return f"the analysis of {args.run_dir} is unfinished; running mam analyze again redoes it"
+    if args.command in ('validate', 'figures'):
+        return f"{args.out} is left unfinished; running the command again completes it"
+    out = getattr(args, 'out', None)
+    return f"{out} was not written" if out else None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``mam`` command; exit codes and error lines: :mod:`mam_pynn.faults`."""
+    from .faults import run_command
     args = build_parser().parse_args(argv)
     os.environ.setdefault('PYNEST_QUIET', '1')   # no NEST start-up banner
-    from .data import set_data_dir
-    try:
+
+    def command():
+        from .data import set_data_dir
         if args.data_dir:
             set_data_dir(args.data_dir)
         cfg = load_config(args.config, args.overrides)
-        return args.func(cfg, args) or 0
-    # OSError covers missing files, existing exports (FileExistsError), bad data files
-    # (DataFileError) and unwritable paths; NotImplementedError a configuration that an
-    # exporter or backend does not support
-    except (KeyError, ValueError, TypeError, OSError, NotImplementedError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"mam {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        return args.func(cfg, args)
+    return run_command(f"mam {args.command}", command, unfinished=lambda: _unfinished(args),
+                       debug=args.debug)
 
 
 if __name__ == '__main__':

@@ -4,10 +4,12 @@ plus ``section.key=value`` overrides. Core code (the MPI runner, tests, workflow
 configs here, so nothing but the command line imports the command line."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import yaml
+
+from .faults import cause, one_line
+from .io import load_yaml
 
 CONFIG_SECTIONS = ('network_params', 'sim_params', 'theory_params', 'backend')
 
@@ -21,17 +23,21 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
     cfg: dict = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a directory, not a file")
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        text = path.read_text()
         try:
+            text = path.read_text()
             if path.suffix == '.toml':
                 import tomllib
                 cfg = tomllib.loads(text)
             else:
-                cfg = yaml.safe_load(text) or {}
-        except Exception as err:  # parser errors differ by format
-            raise ConfigError(f"config file {path} is not valid {path.suffix[1:] or 'YAML'}: {err}") from err
+                cfg = load_yaml(text) or {}
+        except (ValueError, yaml.YAMLError) as err:  # parser errors differ by format
+            why = cause(err) if path.suffix != '.toml' or isinstance(err, UnicodeDecodeError) \
+                else f"not valid TOML ({one_line(err)})"
+            raise ConfigError(f"config file {path}: {why}") from err
         if not isinstance(cfg, dict):
             raise ConfigError(f"config file {path} must hold a mapping of sections")
     for item in overrides:
@@ -56,17 +62,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
 
 
 def _override_value(key: str, value: str):
-    """A ``--set`` value read as YAML; a number YAML 1.1 keeps as a string (``1e-3``)
-    becomes a float."""
+    """A ``--set`` value read as YAML, with YAML 1.2's numbers (``1e-3``) as in files."""
     try:
-        parsed = yaml.safe_load(value)
+        return load_yaml(value)
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {key}: {value!r} is not a valid YAML value ({err})") from err
-    if isinstance(parsed, str):
-        try:
-            number = float(parsed)
-        except ValueError:
-            return parsed
-        if math.isfinite(number):  # 'nan', 'inf' stay strings
-            return number
-    return parsed
+        raise ConfigError(f"--set {key}: {value!r} is not a valid YAML value ({one_line(err)})") from err

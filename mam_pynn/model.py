@@ -269,6 +269,12 @@ class MultiAreaModel:
 
     def _scale_network(self) -> None:
         """Down-scale like upstream: N, then weights (with DC compensation), then K and synapses."""
+        N_s, K_s = float(self.params['N_scaling']), float(self.params['K_scaling'])
+        n = float(np.sum(self.N_vec)) * N_s          # Python floats: inf, not a warning
+        syn = float(np.sum(self.syn_matrix)) * N_s * K_s
+        if not max(n, syn) < 2.0 ** 63:
+            raise ValueError(f"N_scaling = {N_s:g} and K_scaling = {K_s:g} give {n:.3g} neurons "
+                             f"and {syn:.3g} synapses: more than a simulator can count (2**63)")
         self.N_vec = self.N_vec * self.params['N_scaling']
         self._adjust_weights_to_K()
         self.K_matrix = self.K_matrix * self.params['K_scaling']

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .io import atomic_path, atomic_write_json, atomic_write_text, write_sonata_spikes
+from .io import (atomic_path, atomic_write_json, atomic_write_text, h5_create, make_dir,
+                 write_sonata_spikes)
 from .network import build_network, check_backend, load_replacement_input, make_backend, make_plan
 from .network.plan import check_areas
 from .params import content_hash, resolve, sim_defaults
@@ -186,6 +187,7 @@ class Simulation:
                                           area_list, 'recording_dict.areas_recorded')
         check_sim_numbers(self.params)
         self.T = float(self.params['t_sim'])
+        self.check_spikes_fit(self.T)
         self.replacement_input = load_replacement_input(network, self.params)
         self.stimuli = check_stimuli(self.params['stimulus'], {a: list(network.structure[a])
                                                                for a in self.areas_simulated})
@@ -208,6 +210,26 @@ class Simulation:
                 out[area][pop] = {'first_id': first, 'size': size}
                 first += size
         return out
+
+    def check_spikes_fit(self, t_sim: float) -> None:
+        """Refuse a run that can never finish: the recorded spikes alone (held in memory
+        until the end; the memory planner's estimate, ``mam plan``) would exceed the
+        memory of this machine."""
+        import psutil
+        from .hpc.memory import MEMORY_COSTS, expected_rate_hz, expected_spikes
+        layout = self.populations_layout()
+        recorded = sum(v['size'] for a in self.areas_recorded if a in layout for v in layout[a].values())
+        start = float(self.params['recording_dict']['spike_dict'].get('start', 0.))
+        spikes = expected_spikes(recorded, expected_rate_hz(self.network, self.areas_simulated),
+                                 t_sim, start)
+        need_mb = spikes * MEMORY_COSTS['spike_bytes'] / self.params['num_processes'] / 2 ** 20
+        have_mb = psutil.virtual_memory().total / 2 ** 20
+        if need_mb > have_mb:
+            raise ValueError(
+                f"sim_params.t_sim = {t_sim:g} ms: the run would hold ~{spikes:.3g} recorded "
+                f"spikes, ~{need_mb / 1024:.3g} GB per rank (the memory planner's estimate, "
+                f"mam plan), more than this machine's {have_mb / 1024:.0f} GB; shorten t_sim, "
+                f"record fewer areas (recording_dict.areas_recorded) or use more MPI ranks")
 
     def run_config(self) -> dict:
         return _plain({'label': self.network.label, 'simulation_label': self.label,
@@ -289,7 +311,7 @@ class Simulation:
         say = _say if progress else (lambda msg: None)
         run_dir = self._run_dir(out_dir)
         check_run_dir(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(run_dir)
         extensions = _plain(net.provenance())
         atomic_write_text(run_dir / 'config.yaml',
                           yaml.safe_dump({**self.run_config(),
@@ -337,6 +359,7 @@ class Simulation:
         if float(t_sim) > self.T and self.net.plan.currents:
             raise ValueError(f"t_sim {t_sim} ms is longer than the {self.T} ms the network's "
                              f"input current series were made for (sim_params.t_sim)")
+        self.check_spikes_fit(float(t_sim))
         self.T = self.params['t_sim'] = float(t_sim)
         self.label = self._make_label()
 
@@ -402,9 +425,8 @@ class Simulation:
     def _write_vm(self, run_dir, backend, built):
         if not self.params['recording_dict']['record_vm']:
             return
-        import h5py
         with atomic_path(run_dir / 'vm.h5') as tmp:
-            with h5py.File(tmp, 'w') as f:
+            with h5_create(tmp) as f:
                 for area in built.recorded_areas:
                     data = backend.vm(area)
                     if data is None:

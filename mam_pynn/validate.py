@@ -40,12 +40,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .faults import ChildFailed, run_child
+from .io import read_json, read_yaml
 
 METRICS = ('rate', 'cv_isi', 'lvr')
 METRIC_LABELS = {'rate': 'rate (spikes/s)', 'cv_isi': 'CV ISI', 'lvr': 'LvR'}
@@ -82,11 +84,14 @@ def _check_backends(backends) -> list[str]:
 
 _RUN_ONE = """
 import json, sys
+from mam_pynn.faults import run_command
 from mam_pynn.model import MultiAreaModel
 from mam_pynn.simulation import Simulation
 cfg, backend, run_dir = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
-M = MultiAreaModel(cfg.get('network_params', {}))
-Simulation(M, cfg.get('sim_params', {}), backend=backend).simulate(run_dir)
+def run():
+    M = MultiAreaModel(cfg.get('network_params', {}))
+    Simulation(M, cfg.get('sim_params', {}), backend=backend).simulate(run_dir)
+sys.exit(run_command('run', run))
 """
 
 
@@ -118,13 +123,12 @@ def _first_difference(stored, expected, path: str = '') -> str | None:
 def _check_reused(run_dir: Path, config: dict, backend: str, seed: int) -> None:
     """A finished run is reused only if it ran this configuration: its config.yaml must
     hold the backend and the resolved network and simulation parameters of this seed."""
-    import yaml
     from .params import network_defaults, resolve, sim_defaults
     path = run_dir / 'config.yaml'
     if not path.exists():
         raise ValueError(f"{run_dir} holds a finished run without config.yaml; remove it or "
                          f"choose another --out")
-    stored = yaml.safe_load(path.read_text()) or {}
+    stored = read_yaml(path) or {}
     expected = {'backend': backend,
                 'network_params': resolve(config.get('network_params', {}), network_defaults()),
                 'sim_params': resolve(dict(config.get('sim_params', {}), rng_seed=int(seed)),
@@ -148,15 +152,13 @@ def run_once(config: dict, backend: str, seed: int, run_dir: Path, progress: boo
         shutil.rmtree(run_dir)
     cfg = json.loads(json.dumps(config))
     cfg.setdefault('sim_params', {})['rng_seed'] = int(seed)
-    res = subprocess.run([sys.executable, '-c', _RUN_ONE, json.dumps(cfg), backend, str(run_dir)],
-                         stdout=subprocess.PIPE, stderr=None if progress else subprocess.PIPE,
-                         text=True)
-    if res.returncode != 0 or not (run_dir / 'summary.json').exists():
-        tail = (res.stderr or '')[-3000:]
-        raise RuntimeError(f"the {backend} run with seed {seed} failed (exit {res.returncode}); "
-                           f"see {run_dir}\n{tail}")
-    if progress and res.stdout.strip():
-        _say(res.stdout.strip().splitlines()[-1])
+    stdout = run_child([sys.executable, '-c', _RUN_ONE, json.dumps(cfg), backend, str(run_dir)],
+                       f"the {backend} run with seed {seed} (see {run_dir})", 'run: error: ',
+                       progress=progress)
+    if not (run_dir / 'summary.json').exists():
+        raise ChildFailed(f"the {backend} run with seed {seed} wrote no summary.json ({run_dir})", 1, bug=True)
+    if progress and stdout.strip():
+        _say(stdout.strip().splitlines()[-1])
     return run_dir
 
 
@@ -166,11 +168,9 @@ def run_statistics(run_dir: Path, t_min_ms: float | None = None) -> dict:
     """{'area-pop': {'rate'|'cv_isi'|'lvr': per-neuron array}} of one finished run,
     plus '_meta' (window, summary)."""
     import h5py
-    import yaml
     from .analysis import statistics as st
     run_dir = Path(run_dir)
-    cfg = yaml.safe_load((run_dir / 'config.yaml').read_text())
-    summary = json.loads((run_dir / 'summary.json').read_text())
+    cfg, summary = read_yaml(run_dir / 'config.yaml'), read_json(run_dir / 'summary.json')
     t_max = float(summary['t_sim_ms'])
     t_min = min(DEFAULT_TRANSIENT_MS, t_max / 4.) if t_min_ms is None else float(t_min_ms)
     if not 0 <= t_min < t_max:

@@ -46,7 +46,8 @@ def test_malformed_override():
 
 def test_every_subcommand_has_help(capsys):
     parser = build_parser()
-    for cmd in ['connectivity', 'simulate', 'theory', 'export', 'analyze', 'validate', 'plan', 'jobscript']:
+    for cmd in ['connectivity', 'simulate', 'theory', 'export', 'analyze', 'preprocess', 'validate', 'plan',
+                'jobscript']:
         with pytest.raises(SystemExit) as exc:
             parser.parse_args([cmd, '--help'])
         assert exc.value.code == 0
@@ -96,15 +97,17 @@ def test_errors_in_overrides_exit_2(argv, match, tmp_path, capsys, private_cache
     assert not out.exists()
 
 
-def test_os_errors_exit_2(tmp_path, capsys):
+def test_unwritable_output_exits_5(tmp_path, capsys):
+    """An output path through a regular file cannot be written: exit 5 (I/O error, see
+    mam_pynn.faults), one line naming the file in the way."""
     blocker = tmp_path / 'a_file'
     blocker.write_text('')
     config = tmp_path / 'c.yaml'
     config.write_text('network_params: {}\n')
     rc = main(['jobscript', '--config', str(config), '--nodes', '1', '--ranks-per-node', '1', '--threads', '1',
                '--out', str(blocker / 'job.sh')])
-    assert rc == 2
-    assert 'a_file' in capsys.readouterr().err
+    assert rc == 5
+    assert 'a_file is a file, not a folder' in capsys.readouterr().err
 
 
 def test_analyze_t_min_defaults_to_analyze_run(monkeypatch):

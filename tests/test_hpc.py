@@ -293,8 +293,14 @@ def test_run_distributed_writes_nest_timers_before_the_summary(tmp_path, monkeyp
     assert (out / 'nest_kernel.json').is_file()
 
 
+def _reraise(err, *args):
+    raise err
+
+
 def test_run_distributed_refuses_leftovers_beside_the_parts(tmp_path, monkeypatch):
     monkeypatch.setattr(hpc.distributed, 'mpi_rank_size', lambda: (1, 2))
+    # in a real MPI run the error ends every rank (MPI_Abort); here it would end pytest
+    monkeypatch.setattr(hpc.distributed, 'stop_all_ranks', _reraise)
     hpc.rank_dir(tmp_path, 0).mkdir(parents=True)     # another rank started: allowed
     (tmp_path / 'spikes.h5').write_text('')           # an earlier run's merge: not allowed
     with pytest.raises(FileExistsError, match=r'spikes\.h5.*remove the directory'):

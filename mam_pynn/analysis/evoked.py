@@ -10,8 +10,9 @@ trial-averaged rate exceeds baseline mean + ``threshold_sd`` baseline SDs in
 from __future__ import annotations
 
 import numpy as np
-import yaml
 
+from ..faults import reading
+from ..io import read_yaml
 from .spikes import SpikeFile, read_run_info
 
 BIN_MS, BASELINE_MS, AFTER_MS, THRESHOLD_SD, CONSECUTIVE = 2., 100., 100., 3., 2
@@ -21,8 +22,9 @@ def run_stimulus(run_dir, info=None) -> dict | None:
     """The first stimulus of the run's config (config.yaml), normalised, or None."""
     from pathlib import Path
     from ..stimulus import check_stimuli
-    cfg = yaml.safe_load((Path(run_dir) / 'config.yaml').read_text()) or {}
-    stimuli = (cfg.get('sim_params') or {}).get('stimulus') or []
+    path = Path(run_dir) / 'config.yaml'
+    with reading(path):
+        stimuli = ((read_yaml(path) or {}).get('sim_params') or {}).get('stimulus') or []
     if not stimuli:
         return None
     info = info or read_run_info(run_dir)
@@ -76,8 +78,8 @@ def evoked_response(run_dir, bin_ms: float = BIN_MS, baseline_ms: float = BASELI
         pre = rate[time_ms + bin_ms <= 0]
         rates[area], base[area] = rate, (float(pre.mean()), float(pre.std()))
         lat[area] = latency(rate, time_ms, 0., *base[area])
-    cfg = yaml.safe_load((info.run_dir / 'config.yaml').read_text())
-    net = cfg.get('network_params') or {}
+    with reading(info.run_dir / 'config.yaml'):
+        net = read_yaml(info.run_dir / 'config.yaml').get('network_params') or {}
     scale = (f"N_scaling {net.get('N_scaling', 1.):g}, K_scaling {net.get('K_scaling', 1.):g}, "
              f"{len(info.areas)} areas simulated")
     return {'areas': areas, 'time_ms': time_ms, 'scale': scale, 'bin_ms': bin_ms, 'onset_ms': 0.,

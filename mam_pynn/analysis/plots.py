@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mam_pynn.io import atomic_path
+from mam_pynn.io import atomic_path, make_dir
 from mam_pynn.params import POPULATION_LIST
 
 from .spikes import RunInfo, SpikeFile, split_area, sample_neurons
@@ -167,13 +167,42 @@ def _figure_map(stats: dict, key: str, title: str, cbar: str, figure_dir: Path, 
     ax.set_yticks(range(len(areas)))
     ax.set_yticklabels(areas, fontsize=6)
     ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, label=cbar)
+    bar = fig.colorbar(im, ax=ax, label=cbar)
+    if norm is not None:
+        label_log_axis(bar.ax.yaxis, norm.vmin, norm.vmax)
     fig.tight_layout()
     return save_figure(fig, figure_dir, name)
 
 
+def rate_bins(t_s: float, top: float, n: int = 30) -> np.ndarray:
+    """Rate bins from one spike in T = ``t_s`` seconds to above ``top``, log-spaced (about
+    ``n`` edges) where that is wider than the 1/T step of the rates, one step wide below.
+    Every edge lies halfway between two spike counts ((k + 1/2) / T) and the widths never
+    shrink, so each bin holds whole spike counts and the histogram shows the distribution,
+    not the quantisation."""
+    hi = max(1.2 * top, 3. / t_s) * t_s                 # in spike counts
+    growth = (hi / 0.5) ** (1. / (n - 1)) - 1.
+    edges = [0.5]
+    while edges[-1] < hi:
+        edges.append(edges[-1] + max(1., np.round(edges[-1] * growth)))
+    return np.array(edges) / t_s
+
+
+def label_log_axis(axis, lo: float, hi: float) -> None:
+    """Plain-number labels on a log axis spanning [lo, hi]: at 1-2-5 (under 2 decades),
+    1-3 (under 3.5) or decades, and no minor-tick labels (matplotlib labels the minor ticks
+    of axes spanning under ~2 decades as "2x10^1 3x10^1 ...", which overlap)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    decades = np.log10(hi / lo)
+    subs = (1., 2., 5.) if decades < 2 else (1., 3.) if decades < 3.5 else (1.,)
+    axis.set_major_locator(LogLocator(base=10., subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:g}'))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def figure_rate_distributions(stats: dict, arrays: dict, figure_dir: Path) -> list[Path]:
-    """Histogram of single-neuron rates (log scale) per population type, all areas."""
+    """Distribution of single-neuron rates per population type, all areas: fraction of the
+    neurons per decade of rate, in :func:`rate_bins` of the analysed window."""
     plt = pyplot()
     labels = [str(s) for s in arrays['pop_labels']]
     offsets, rates = arrays['pop_offsets'], arrays['neuron_rate']
@@ -183,18 +212,28 @@ def figure_rate_distributions(stats: dict, arrays: dict, figure_dir: Path) -> li
     names = [p for p in POPULATION_LIST if p in by_type] + [p for p in by_type if p not in POPULATION_LIST]
     fig, axes = plt.subplots(len(names) // 2 + len(names) % 2, 2, figsize=(6, 1.3 * (len(names) + 1) / 2 + 1),
                              sharex=True, squeeze=False)
-    edges = np.logspace(-2, 3, 51)
+    t_s = (stats['params']['t_max'] - stats['params']['t_min']) * 1e-3
+    edges = rate_bins(t_s, float(rates.max()) if rates.size else 1.)
     for ax, name in zip(axes.flat, names):
         r = np.concatenate(by_type[name])
         silent = np.mean(r == 0) if r.size else 0.
-        ax.hist(r[r > 0], bins=edges, color=EXC_COLOR if name.endswith('E') else INH_COLOR)
+        counts, _ = np.histogram(r[r > 0], bins=edges)
+        ax.stairs(counts / max(r.size, 1) / np.diff(np.log10(edges)), edges, fill=True,
+                  color=EXC_COLOR if name.endswith('E') else INH_COLOR)
         ax.set_xscale('log')
         ax.set_title(f"{name}: mean {r.mean():.2f} spikes/s, silent {100 * silent:.0f}%", fontsize=7)
         ax.tick_params(labelsize=6)
+    axes[0, 0].set_xlim(edges[0], edges[-1])
+    label_log_axis(axes[0, 0].xaxis, edges[0], edges[-1])
     for ax in axes.flat[len(names):]:
         ax.axis('off')
+    for ax in axes[:, 0]:
+        ax.set_ylabel('fraction / decade', fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel('rate (spikes/s)', fontsize=7)
+    fig.suptitle(f"single-neuron rates over T = {1e3 * t_s:g} ms, all areas (silent neurons left out)\n"
+                 f"rates come in steps of 1/T = {1 / t_s:.3g} spikes/s; each bin holds whole steps",
+                 fontsize=7)
     fig.tight_layout()
     return save_figure(fig, figure_dir, 'rate_distributions')
 
@@ -238,9 +277,13 @@ def figure_spectra(stats: dict, arrays: dict, figure_dir: Path) -> list[Path]:
     for k, a in enumerate(areas):
         ax.loglog(f, psd[k], lw=0.5, color=colors[k], alpha=0.7)
     ax.loglog(f, np.exp(np.log(np.maximum(psd, 1e-30)).mean(axis=0)), lw=2, color='k', label='geometric mean')
+    label_log_axis(ax.xaxis, f[0], f[-1])
     ax.set_xlabel('frequency (Hz)')
     ax.set_ylabel('PSD of area rate ((spikes/s)$^2$/Hz)')
-    ax.set_title(f"power spectra, {areas[0]} (dark) to {areas[-1]} (light)", fontsize=9)
+    seg = stats.get('spectrum', {})
+    ax.set_title(f"power spectra, {areas[0]} (dark) to {areas[-1]} (light)"
+                 + (f"\nWelch, {seg['len_segment']}-sample segments: {seg['resolution_hz']:.3g} Hz resolution"
+                    if 'resolution_hz' in seg else ''), fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, figure_dir, 'spectra')
@@ -293,7 +336,7 @@ def make_figures(info: RunInfo, stats: dict, arrays: dict, figure_dir: str | Pat
     ``only_missing``: draw only figures whose files are absent (results unchanged).
     """
     figure_dir = Path(figure_dir)
-    figure_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(figure_dir)
     p = stats['params']
     t_start = p['t_min']
     t_stop = min(p['t_max'], t_start + raster_ms)
@@ -317,7 +360,7 @@ def make_figures(info: RunInfo, stats: dict, arrays: dict, figure_dir: str | Pat
     paths, drawn = [], 0
     for name, draw in jobs:
         files = [figure_dir / f"{name}.{fmt}" for fmt in FORMATS]
-        if not (only_missing and all(f.exists() for f in files)):
+        if not (only_missing and all(f.is_file() for f in files)):
             draw()
             drawn += 1
         paths += files

@@ -16,12 +16,13 @@ import json
 import sys
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from mam_pynn.data import DataFileError
-from mam_pynn.io import atomic_path, atomic_write_json
+from mam_pynn.io import atomic_path, atomic_write_json, make_dir
 from mam_pynn.params import content_hash
 
 from . import statistics as st
@@ -244,14 +245,16 @@ def compute_statistics(info: RunInfo, params: dict, verbose: bool = True,
                     'len_segment': st.DEFAULT_LEN_SEGMENT, 'overlap_samples': 1000}
     else:
         seg = st.welch_segment(nb, params['spectrum_len_segment'])
-        if params['spectrum_len_segment'] is None and seg < st.DEFAULT_LEN_SEGMENT:
-            warnings.warn(f"spectra: the {duration:g} ms window has {nb} bins, too few for "
-                          f"{st.DEFAULT_LEN_SEGMENT}-sample Welch segments: using {seg} samples "
+        default = params['spectrum_len_segment'] is None
+        if default and nb < st.DEFAULT_LEN_SEGMENT:   # not even one upstream segment fits
+            warnings.warn(f"spectra: the {duration:g} ms window has {nb} bins, fewer than upstream's "
+                          f"{st.DEFAULT_LEN_SEGMENT}-sample Welch segment: using {seg} samples "
                           f"({1000. / (seg * bin_ms):.3g} Hz resolution; recorded in statistics.json)",
                           stacklevel=2)
         freqs, pop_psd = st.power_spectrum(pop_series, bin_ms, seg, params['spectrum_overlap'])
         _, area_psd = st.power_spectrum(area_series, bin_ms, seg, params['spectrum_overlap'])
         spectrum = {'method': 'Welch (elephant.spectral.welch_psd)', 'len_segment': seg,
+                    'segment_rule': st.WELCH_SEGMENT_RULE if default else 'spectrum_len_segment as given',
                     'overlap_samples': int(seg * params['spectrum_overlap'])}
     spectrum['resolution_hz'] = 1000. / (spectrum['len_segment'] * bin_ms)
     fc = st.functional_connectivity(area_smoothed)
@@ -327,7 +330,7 @@ def _jsonable(obj):
 
 def save_results(analysis_dir: Path, key: str, stats: dict, arrays: dict) -> None:
     """Both files carry ``key``: a crash between the two writes leaves a detectable mismatch."""
-    analysis_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(analysis_dir)
     with atomic_path(analysis_dir / SERIES_FILE) as tmp:
         np.savez(tmp, **arrays, cache_key=np.array(key))
     atomic_write_json(analysis_dir / STATS_FILE, _jsonable({'key': key, **stats}))
@@ -337,13 +340,13 @@ def load_results(analysis_dir: Path, key: str) -> tuple[dict, dict] | None:
     """Stored results for ``key``, or None when absent, stale, mismatched or unreadable."""
     try:
         stats = json.loads((analysis_dir / STATS_FILE).read_text())
-        if stats.get('key') != key:
+        if not isinstance(stats, dict) or stats.get('key') != key:
             return None
         with np.load(analysis_dir / SERIES_FILE) as z:
             if 'cache_key' not in z.files or str(z['cache_key']) != key:
                 return None
             arrays = {k: z[k] for k in z.files if k != 'cache_key'}
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):   # damaged: recompute
         return None
     return stats, arrays
 
@@ -371,7 +374,7 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
     info = recorded_only(info)
     p = analysis_params(info, t_min=t_min, **params)
     key = cache_key(info, p)
-    analysis_dir, figure_dir = run_dir / 'analysis', run_dir / 'figures'
+    analysis_dir, figure_dir = make_dir(run_dir / 'analysis'), run_dir / 'figures'
     loaded = None if force else load_results(analysis_dir, key)
     if loaded is None:
         _log(verbose, f"analyzing {run_dir} ({len(info.areas)} areas, window {p['t_min']:g}-{p['t_max']:g} ms)")
@@ -390,9 +393,10 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
     if figures:
         from .plots import make_figures
         manifest = _read_manifest(analysis_dir)
-        expected = [Path(f) for f in manifest.get('figures', [])]
+        # by name in this run's figure folder (the run directory may have been moved)
+        expected = [figure_dir / Path(f).name for f in manifest.get('figures', [])]
         fresh = loaded is not None and manifest.get('key') == key and bool(expected)
-        if not (fresh and all(f.exists() for f in expected)):
+        if not (fresh and all(f.is_file() for f in expected)):
             _log(verbose, f"drawing figures into {figure_dir}")
             expected = make_figures(info, stats, arrays, figure_dir, only_missing=fresh, verbose=verbose)
             from .evoked import evoked_figures   # runs with sim_params.stimulus
@@ -412,10 +416,16 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
               else "FC vs fMRI n/a")
     print(f"analyzed {run_dir.name}: {len(stats['areas'])} areas, {net['neurons']} neurons, "
           f"{net['spikes']} spikes, rate {_fmt(net['rate'])} spikes/s, CV {_fmt(net['cv_isi'])}, "
-          f"LvR {_fmt(net['lvr'])}, {fc_txt}; stats {t_stats:.1f} s, total "
+          f"LvR {_fmt(net['lvr'])}, {fc_txt}; spectra {_spectrum_txt(stats)}; stats {t_stats:.1f} s, total "
           f"{time.perf_counter() - t0:.1f} s{' (cached)' if loaded is not None else ''}",
           )
     return {**stats, 'files': [str(f) for f in files], 'from_cache': loaded is not None}
+
+
+def _spectrum_txt(stats: dict) -> str:
+    sp = stats.get('spectrum', {})
+    return (f"{sp['len_segment']}-sample segments, {sp['resolution_hz']:.3g} Hz resolution"
+            if 'resolution_hz' in sp else 'n/a')
 
 
 def _fmt(x) -> str:
@@ -424,6 +434,7 @@ def _fmt(x) -> str:
 
 def _read_manifest(analysis_dir: Path) -> dict:
     try:
-        return json.loads((analysis_dir / MANIFEST_FILE).read_text())
+        manifest = json.loads((analysis_dir / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
         return {}
+    return manifest if isinstance(manifest, dict) else {}

@@ -10,14 +10,15 @@ because one Python object per neuron is too slow for whole areas.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
+import h5py
 import numpy as np
-import yaml
 
+from ..faults import BadFileError, reading
+from ..io import read_h5, read_json, read_yaml
 from .statistics import DEFAULT_T_REF
 
 CONFIG_FILE = 'config.yaml'
@@ -25,7 +26,7 @@ SPIKE_FILE = 'spikes.h5'
 SUMMARY_FILE = 'summary.json'
 
 
-class RunDirError(ValueError):
+class RunDirError(BadFileError):
     """A run directory is missing a file or breaks the run-directory contract."""
 
 
@@ -95,9 +96,15 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
     cfg_path = run_dir / CONFIG_FILE
     if not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist")
-    if not cfg_path.is_file():
+    if not cfg_path.exists():
         raise RunDirError(f"{cfg_path} is missing: is {run_dir} a finished run directory?")
-    cfg = yaml.safe_load(cfg_path.read_text()) or {}
+    with reading(cfg_path):
+        return _run_info(run_dir, cfg_path, read_yaml(cfg_path) or {})
+
+
+def _run_info(run_dir: Path, cfg_path: Path, cfg: dict) -> RunInfo:
+    if not isinstance(cfg, dict):
+        raise RunDirError(f"{cfg_path} holds no mapping (a {type(cfg).__name__})")
     layout = cfg.get('populations')
     if not isinstance(layout, dict) or not layout:
         raise RunDirError(f"{cfg_path} has no 'populations' mapping {{area: {{pop: {{first_id, size}}}}}}")
@@ -128,12 +135,12 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
     start = ((sim.get('recording_dict') or {}).get('spike_dict') or {}).get('start', 0.)
     t_sim, status = float(sim['t_sim']), None
     summary_path = run_dir / SUMMARY_FILE
-    if summary_path.is_file():
-        try:
-            summary = json.loads(summary_path.read_text())
+    if summary_path.exists():
+        with reading(summary_path):
+            summary = read_json(summary_path)
+            if not isinstance(summary, dict) or 't_sim_ms' not in summary:
+                raise RunDirError(f"{summary_path} has no readable 't_sim_ms'")
             t_sim, status = float(summary['t_sim_ms']), str(summary.get('status', 'completed'))
-        except (ValueError, KeyError, TypeError) as err:
-            raise RunDirError(f"{summary_path} has no readable 't_sim_ms' ({err!r})") from err
     return RunInfo(run_dir=run_dir, label=str(cfg.get('label', run_dir.name)),
                    populations=populations, t_sim=t_sim, dt=float(sim.get('dt', 0.1)),
                    t_ref=float(neuron.get('t_ref', DEFAULT_T_REF)), status=status,
@@ -169,16 +176,12 @@ class SpikeFile:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if not self.path.is_file():
+        if not self.path.exists():
             raise RunDirError(f"spike file {self.path} is missing")
-        import h5py
-        try:
-            with h5py.File(self.path, 'r') as f:
-                if 'spikes' not in f:
-                    raise RunDirError(f"{self.path} is not a SONATA spike file: no /spikes group")
-                self._areas = list(f['spikes'].keys())
-        except OSError as err:
-            raise RunDirError(f"{self.path} is not a readable HDF5 file: {err}") from err
+        with reading(self.path), read_h5(self.path) as f:
+            if not isinstance(f.get('spikes'), h5py.Group):
+                raise RunDirError(f"{self.path} is not a SONATA spike file: no /spikes group")
+            self._areas = list(f['spikes'].keys())
 
     @property
     def areas(self) -> list[str]:
@@ -197,10 +200,9 @@ class SpikeFile:
 
         An area without a group in the file has recorded no spikes.
         """
-        import h5py
         if area not in self._areas:
             return np.empty(0, np.int64), np.empty(0, np.float64), 'by_time'
-        with h5py.File(self.path, 'r') as f:
+        with reading(self.path), read_h5(self.path) as f:
             grp = f['spikes'][area]
             for name in ('node_ids', 'timestamps'):
                 if name not in grp:

@@ -247,13 +247,17 @@ def mean_off_diagonal(cc: np.ndarray) -> float:
     return nanmean(vals)
 
 
+#: the default Welch segment, as statistics.json and the summary line state it
+WELCH_SEGMENT_RULE = ('1024 samples (upstream) or, for fewer than 4096 bins, the largest power of '
+                      'two <= bins / 4 (>= 7 half-overlapping segments averaged)')
+
+
 def welch_segment(length: int, len_segment: int | None = None) -> int:
     """Welch segment length (samples) for a series of ``length`` samples.
 
-    ``len_segment`` None: 1024 as upstream, shortened for short series to the largest
-    power of two <= length / 4 (so that ~7 half-overlapping segments average; the caller
-    records and reports it). An explicit ``len_segment`` is used as given and refused
-    (ValueError naming spectrum_len_segment) when the series is shorter."""
+    ``len_segment`` None: :data:`WELCH_SEGMENT_RULE` (the caller records it). An explicit
+    ``len_segment`` is used as given and refused (ValueError naming
+    spectrum_len_segment) when the series is shorter."""
     if length < 4:
         raise ValueError(f"a spectrum needs at least 4 samples, got {length}")
     if len_segment is not None:

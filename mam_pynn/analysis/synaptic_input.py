@@ -1,16 +1,20 @@
 """Each area's synaptic-input signal, the one upstream's Fig. 8 correlates with fMRI
-(figures/Schmidt2018_dyn/compute_synaptic_input.py there): for every target population,
-the rates of all recorded source populations weighted by |W| K of the model, filtered by
-the synaptic kernel exp(-t / tau_syn_ex) (20 ms, 'same' convolution); the area's signal is
-the neuron-weighted mean over its populations. Source populations of areas that were
-not simulated (replaced by Poisson or current input) contribute nothing here.
+(figures/Schmidt2018_dyn/compute_synaptic_input.py there; multiarea_model/analysis.py
+create_synaptic_input for upstream's M.analysis): for every target population, the rates
+of all recorded source populations, each filtered by the synaptic kernel
+exp(-t / tau_syn) on [0, 20) ms (numpy's 'same' convolution: centred, so each value also
+sees the next 9 ms) and weighted by |W| K of the model; the area's signal is the
+neuron-weighted mean over its populations. Source populations of areas that were not
+simulated (replaced by Poisson or current input) contribute nothing here.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from ..faults import reading
+from ..io import read_yaml
 
 KERNEL_MS = 20.
 
@@ -18,23 +22,59 @@ KERNEL_MS = 20.
 def run_model(run_dir):
     """The run's model (its network_params from config.yaml): W and K at its scale."""
     from ..model import MultiAreaModel
-    cfg = yaml.safe_load((Path(run_dir) / 'config.yaml').read_text()) or {}
-    return MultiAreaModel(cfg.get('network_params') or {})
+    path = Path(run_dir) / 'config.yaml'
+    with reading(path):
+        params = (read_yaml(path) or {}).get('network_params') or {}
+    return MultiAreaModel(params)
+
+
+def synaptic_kernel(tau_syn: float, resolution: float = 1.) -> np.ndarray:
+    """Upstream's filter exp(-t / tau_syn) at t = 0, resolution, ... < 20 ms."""
+    return np.exp(-np.arange(0., KERNEL_MS, resolution) / tau_syn)
+
+
+def synaptic_output(rate: np.ndarray, tau_syn: float, resolution: float = 1.) -> np.ndarray:
+    """A population's rate series filtered by its synapses (upstream's
+    analysis_helpers.synaptic_output): np.convolve(kernel, rate, mode='same')."""
+    return np.convolve(synaptic_kernel(tau_syn, resolution), np.asarray(rate, float), mode='same')
+
+
+def synaptic_input(rates: np.ndarray, weights: np.ndarray, tau_syn, resolution: float = 1.
+                   ) -> np.ndarray:
+    """Synaptic input of target populations, (targets, bins) in the units of rate x |W| K
+    (spikes/s x pA): sum over sources s of weights[t, s] x synaptic_output(rates[s], tau_s).
+
+    ``rates`` (sources, bins) in spikes/s; ``weights`` (targets, sources) = |W| K;
+    ``tau_syn`` (ms) one value or one per source (upstream's M.analysis: tau_syn_in for
+    inhibitory, tau_syn_ex for excitatory sources). The convolution is linear, so the
+    sources of one tau are summed first and filtered once.
+    """
+    rates = np.atleast_2d(np.asarray(rates, float))
+    weights = np.atleast_2d(np.asarray(weights, float))
+    if weights.shape[1] != rates.shape[0]:
+        raise ValueError(f"weights {weights.shape} do not match {rates.shape[0]} source rate series")
+    taus = np.broadcast_to(np.asarray(tau_syn, float), (rates.shape[0],))
+    out = np.zeros((weights.shape[0], rates.shape[1]))
+    for tau in np.unique(taus):
+        mine = taus == tau
+        summed = weights[:, mine] @ rates[mine]
+        kernel = synaptic_kernel(tau, resolution)
+        out += np.array([np.convolve(kernel, row, mode='same') for row in summed]).reshape(out.shape)
+    return out
 
 
 def area_synaptic_input(M, pop_labels, pop_series: np.ndarray, bin_ms: float = 1.):
-    """(areas, signals (areas, bins)) from population rate series labelled 'area/pop'."""
+    """(areas, signals (areas, bins)) from population rate series labelled 'area/pop'
+    (compute_synaptic_input.py: tau_syn_ex for all sources)."""
     keys = [tuple(str(label).split('/')) for label in pop_labels]
     rates = np.asarray(pop_series, float)
     tau = float(M.params['neuron_params']['single_neuron_dict']['tau_syn_ex'])
-    kernel = np.exp(-np.arange(0., KERNEL_MS, bin_ms) / tau)
-    row = {name: i for i, name in enumerate(M.structure_vec)}
-    rows = np.array([row[f'{a}-{p}'] for a, p in keys])
-    weights = np.abs(np.asarray(M.W_matrix)[np.ix_(rows, rows)]) * np.asarray(M.K_matrix)[np.ix_(rows, rows)]
-    drive = weights @ rates                                 # (target pops, bins), all at once
-    inputs = np.array([np.convolve(kernel, d, mode='same') for d in drive]).reshape(drive.shape)
-    n = np.asarray(M.N_vec, float)[rows]
-    members = {area: [k for k, (a, _) in enumerate(keys) if a == area]
-               for area in dict.fromkeys(a for a, _ in keys)}
-    signals = [np.average(inputs[ks], axis=0, weights=n[ks]) for ks in members.values()]
-    return list(members), np.array(signals).reshape(len(members), rates.shape[-1])
+    areas = list(dict.fromkeys(a for a, _ in keys))
+    signals = []
+    for area in areas:
+        pops = [p for a, p in keys if a == area]
+        weights = np.array([[abs(M.W[area][p][sa][sp]) * M.K[area][p][sa][sp] for sa, sp in keys]
+                            for p in pops])                   # (target pops, source pops)
+        n = np.array([M.N[area][p] for p in pops], float)
+        signals.append(np.average(synaptic_input(rates, weights, tau, bin_ms), axis=0, weights=n))
+    return areas, np.array(signals).reshape(len(areas), rates.shape[-1])

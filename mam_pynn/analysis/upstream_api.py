@@ -10,7 +10,8 @@ run directory, and loads spikes on first use, so ``MultiAreaModel(..., analysis=
 works before ``simulate()`` as upstream's scripts expect.
 
 Deliberate differences: population sizes are the simulated (integer) ones from
-``config.yaml``, not the model's fractional ``N``; ``pop_rate_dists`` counts every spike
+``config.yaml``, not the model's fractional ``N`` (the synaptic input weights by the
+model's ``N``, ``K`` and ``W``, as upstream); ``pop_rate_dists`` counts every spike
 (upstream's loop drops each neuron's first spike but the first neuron's); only the
 ``'binned'`` kernel; ``save()`` refuses to replace different results unless told.
 """
@@ -21,26 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, atomic_write_json
+from ..io import atomic_path
 from ..params import POPULATION_LIST
 from . import statistics as st
+from .bold import bold_signal
+from .layout import LabelledRun, holds, jsonable, relative_path, write_file
 from .spikes import SUMMARY_FILE, SpikeFile, read_run_info, recorded_only
+from .synaptic_input import synaptic_input, synaptic_output
 
 T_MIN_DEFAULT = 500.    # ms, upstream's _create_parameter_dict
 LVR_T_REF = 2.0         # ms, upstream's create_pop_LvR
 SAVED_JSON = ('pop_rates', 'synchrony', 'pop_cv_isi', 'pop_LvR')
-SAVED_NPZ = ('pop_rate_dists', 'rate_time_series', 'rate_time_series_pops')
-
-
-def _to_json(obj):
-    """Upstream's members as strict JSON data (arrays as lists, NaN as null)."""
-    if isinstance(obj, dict):
-        return {str(k): _to_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_to_json(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    return obj.item() if isinstance(obj, np.generic) else obj
+SAVED_NPZ = ('pop_rate_dists', 'rate_time_series', 'rate_time_series_pops', 'synaptic_input',
+             'synaptic_input_pops', 'bold_signal')
 
 
 def _flatten(d: dict, prefix: str = '') -> dict:
@@ -50,6 +44,15 @@ def _flatten(d: dict, prefix: str = '') -> dict:
         key = f"{prefix}{k}"
         out.update(_flatten(v, key + '/') if isinstance(v, dict) else {key: np.asarray(v)})
     return out
+
+
+def binned_rate(times, n, t_min: float, t_max: float, resolution: float = 1.) -> np.ndarray:
+    """Upstream's binned population rate (analysis_helpers.pop_rate_time_series, 'binned')
+    in spikes/s of ``n`` neurons: bins of ``resolution`` ms shifted by half a bin (range
+    (t_min + r/2, t_max + r/2)), each value repeated per ms."""
+    r = resolution
+    counts, _ = np.histogram(times, bins=int((t_max - t_min) / r), range=(t_min + r / 2., t_max + r / 2.))
+    return np.repeat(counts / (n * r / 1000.), int(round(r)))
 
 
 class Analysis:
@@ -64,7 +67,8 @@ class Analysis:
             simulation, run_dir = None, simulation
         self.network, self.simulation = network, simulation
         self._run_dir, self._load_areas = run_dir, load_areas
-        self.interarea_speed = network.params['delay_params']['interarea_speed']
+        self.interarea_speed = (None if network is None   # `mam preprocess` needs no model here
+                                else network.params['delay_params']['interarea_speed'])
         self._info = self._spike_data = None
 
     # ------------------------------------------------------------ the run
@@ -168,12 +172,7 @@ class Analysis:
         return np.concatenate([x[:, 1] for x in self.spike_data[area].values()])
 
     def _histogram(self, times, n, p):
-        """Upstream's binned rate: bins of ``resolution`` ms shifted by half a bin
-        (range (t_min + r/2, t_max + r/2)), each value repeated per ms."""
-        r = p['resolution']
-        counts, _ = np.histogram(times, bins=int((p['t_max'] - p['t_min']) / r),
-                                 range=(p['t_min'] + r / 2., p['t_max'] + r / 2.))
-        return np.repeat(counts / (n * r / 1000.), int(round(r)))
+        return binned_rate(times, n, p['t_min'], p['t_max'], p['resolution'])
 
     # ------------------------------------------------------------ upstream's methods
 
@@ -254,6 +253,46 @@ class Analysis:
             d[area] = self._histogram(self._area_times(area), self._info.area_size(area), p)
         self.rate_time_series, self.rate_time_series_pops = d, d_pops
 
+    def create_synaptic_input(self, **keywords) -> None:
+        """synaptic_input_pops[area][pop]: sum over the populations of all loaded areas of
+        their binned rate filtered by exp(-t/tau_syn) (tau_syn_in for I, tau_syn_ex for E
+        sources) times |W| K of the model; synaptic_input[area]: the N-weighted mean over
+        the area's populations (upstream's create_synaptic_input; W, K, N of the model at
+        the run's scale); also synaptic_output_pops, the filtered rates."""
+        p = self._params({'kernel': 'binned', 'resolution': 1.0}, keywords)
+        self.create_rate_time_series(**{**p, 'areas': self.areas_loaded, 'pops': 'complete'})
+        M, series = self.network, self.rate_time_series_pops
+        neuron = M.params['neuron_params']['single_neuron_dict']
+        sources = [(a, q) for a in self.areas_loaded for q in M.structure[a]]
+        taus = np.array([neuron['tau_syn_in' if 'I' in q else 'tau_syn_ex'] for _, q in sources])
+        rates = np.array([series[a][q] for a, q in sources])
+        targets = [(a, q) for a, q, _ in self._iter(p) if q in M.structure[a]]
+        weights = np.array([[abs(M.W[a][q][sa][sq]) * M.K[a][q][sa][sq] for sa, sq in sources]
+                            for a, q in targets])
+        inputs = synaptic_input(rates, weights, taus, p['resolution'])
+        d_out, d_pops, d = {'Parameters': p}, {'Parameters': p}, {'Parameters': p}
+        for (a, q), tau, rate in zip(sources, taus, rates):
+            if a in p['areas']:
+                d_out.setdefault(a, {})[q] = synaptic_output(rate, tau, p['resolution'])
+        for (a, q), x in zip(targets, inputs):
+            d_pops.setdefault(a, {})[q] = x
+        for area in p['areas']:
+            d[area] = sum(d_pops[area][q] * M.N[area][q] for q in d_pops[area]) / M.N[area]['total']
+        self.synaptic_output_pops, self.synaptic_input_pops, self.synaptic_input = d_out, d_pops, d
+
+    def create_bold_signal(self, **keywords) -> None:
+        """bold_signal[area]: BOLD of the area's synaptic input (upstream's
+        compute_bold_signal.py: neuRosim's balloon of the input divided by its maximum,
+        one sample per bin; :func:`mam_pynn.analysis.bold.bold_signal`). Upstream's
+        Analysis lists bold_signal among the members save() writes but computes it with
+        R outside the class; the parameters are create_synaptic_input's."""
+        self.create_synaptic_input(**keywords)
+        p = self.synaptic_input['Parameters']
+        areas = list(p['areas'])
+        signals = bold_signal(np.array([self.synaptic_input[a] for a in areas]),
+                              acc=p['resolution'] / 1000.)
+        self.bold_signal = {'Parameters': p, **dict(zip(areas, signals))}
+
     def create_pop_cv_isi(self, **keywords) -> None:
         """pop_cv_isi[area][pop]: upstream's CV (:func:`statistics.cv_isi_upstream`)."""
         p = self._params({}, keywords)
@@ -282,34 +321,66 @@ class Analysis:
 
     # ------------------------------------------------------------ storing
 
-    def save(self, overwrite: bool = False) -> list:
-        """Write the computed members to <run_dir>/analysis/upstream/ (scalars <name>.json,
-        arrays <name>.npz with the parameters under 'Parameters'), each file atomically.
+    def _members(self) -> list:
+        return [(name, getattr(self, name)) for name in SAVED_JSON + SAVED_NPZ if hasattr(self, name)]
+
+    def layout_files(self) -> dict:
+        """The computed members as upstream's ``save()`` writes them, relative to
+        ``<data_path>/<label>``: ``Analysis/<name>.json`` (the dict with its 'Parameters'),
+        else one ``Analysis/<name>-<area>[-<pop>][-<leaf>].npy`` per array and
+        ``Analysis/<name>-parameters`` (:mod:`.layout`)."""
+        files = {}
+        for name, data in self._members():
+            if name in SAVED_JSON:
+                files[relative_path(name)] = data
+                continue
+            for key, value in _flatten({k: v for k, v in data.items() if k != 'Parameters'}).items():
+                files[relative_path('analysis_array', name=name, keys=key.split('/'))] = value
+            files[relative_path('analysis_parameters', name=name)] = data['Parameters']
+        return files
+
+    def save(self, overwrite: bool = False, layout: str = 'ours', data_path=None,
+             label: str | None = None) -> list:
+        """Write the computed members, each file atomically.
+
+        ``layout='ours'``: <run_dir>/analysis/upstream/ (scalars <name>.json, arrays
+        <name>.npz with the parameters under 'Parameters'). ``layout='upstream'``:
+        upstream's files under ``<data_path>/<label>/Analysis/`` (:meth:`layout_files`;
+        label: the run's, as config.yaml names it), read by :class:`.layout.LabelledRun`
+        and the dynamics figures.
 
         A stored file with other content (other parameters) is not replaced silently:
         FileExistsError naming it, before anything is written, unless ``overwrite``.
         """
-        plan = []
-        for name in SAVED_JSON + SAVED_NPZ:
-            if hasattr(self, name):
-                data = getattr(self, name)
+        if layout == 'upstream':
+            if data_path is None:
+                raise ValueError("save(layout='upstream') needs data_path (the folder of labelled runs)")
+            root = LabelledRun(data_path, label or self._run_info().label).root
+            plan = [(root / rel, content) for rel, content in self.layout_files().items()]
+            same = holds
+        elif layout == 'ours':
+            plan = []
+            for name, data in self._members():
                 if name in SAVED_JSON:
-                    plan.append((self.output_dir / f'{name}.json', _to_json(data)))
+                    plan.append((self.output_dir / f'{name}.json', jsonable(data)))
                 else:
                     flat = _flatten({k: v for k, v in data.items() if k != 'Parameters'})
-                    flat['Parameters'] = np.array(json.dumps(_to_json(data['Parameters'])))
+                    flat['Parameters'] = np.array(json.dumps(jsonable(data['Parameters'])))
                     plan.append((self.output_dir / f'{name}.npz', flat))
-        differ = [path for path, content in plan if path.exists() and not _same(path, content)]
+            same = _same
+        else:
+            raise ValueError(f"layout {layout!r}: 'ours' or 'upstream'")
+        differ = [path for path, content in plan if path.exists() and not same(path, content)]
         if differ and not overwrite:
             raise FileExistsError(f"{', '.join(map(str, differ))} hold(s) other results: "
                                   f"save(overwrite=True) replaces them")
         for path, content in plan:
             if path in differ or not path.exists():
-                if path.suffix == '.json':
-                    atomic_write_json(path, content)
-                else:
+                if path.suffix == '.npz':
                     with atomic_path(path) as tmp:
                         np.savez(tmp, **content)
+                else:
+                    write_file(path, content)
         return [path for path, _ in plan]
 
 

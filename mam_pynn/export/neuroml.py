@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import make_dir
 from ..units import if_curr_exp_params, pa_to_na
 
 
@@ -76,7 +77,7 @@ def export_neuroml(M, sim_params: dict | None, out_dir, seed: int | None = None,
         raise ValueError(f"the NeuroML export builds one Python object per connection: {planned:,} "
                          f"connections > max_connections={max_connections:,}; export a smaller "
                          f"network (areas_simulated, N/K_scaling) or use `mam export sonata`")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     (out / 'LEMS_MAM.xml').unlink(missing_ok=True)   # written again when complete
     for old_net in out.glob('MAM.net.nml*'):           # of an earlier export, maybe the other format
         old_net.unlink()

@@ -7,7 +7,7 @@ one output folder. Papers and their modules:
 - ``anatomy``: Schmidt, Bakker et al. 2018, Brain Struct Funct (:mod:`.anatomy`)
 - ``meanfield``: Schuecker, Schmidt et al. 2017, PLoS Comput Biol (:mod:`.meanfield`)
 - ``dynamics``: Schmidt, Bakker et al. 2018, PLoS Comput Biol (:mod:`.dynamics`; reads
-  the analysed runs of the states it names, e.g. ``{'ground_state': RUN_DIR}``)
+  labelled runs in upstream's data layout by state, ``{'ground_state': LabelledRun}``)
 """
 from __future__ import annotations
 
@@ -31,23 +31,26 @@ def figure_names(paper: str) -> list[str]:
 
 
 def states_needed(paper: str, names=None) -> list[str]:
-    """The runs (states) the dynamics figures read; none for the other papers."""
+    """The states (labelled runs) the dynamics figures read; none for the other papers."""
     reg = _registry(paper)
     names = list(reg) if names is None else names
-    return sorted({reg[n][1] for n in names if isinstance(reg[n], tuple)})
+    return sorted({state for n in names if isinstance(reg[n], tuple) for state in reg[n][1].values()})
 
 
 def make_figure(paper: str, name: str, out_dir, runs: dict | None = None) -> list[Path]:
-    """Draw one figure into ``out_dir``; ``runs``: {state: analysed run dir} (dynamics)."""
+    """Draw one figure into ``out_dir``; ``runs``: {state: LabelledRun} (dynamics)."""
     reg = _registry(paper)
     if name not in reg:
         raise ValueError(f"paper {paper!r} has no figure {name!r}; it has {', '.join(reg)}")
     entry = reg[name]
     if isinstance(entry, tuple):
-        func, state = entry
-        if not runs or state not in runs:
-            raise ValueError(f"figure {name} reads the {state!r} run: give it as runs[{state!r}]")
-        return func(out_dir, runs[state])
+        from ..analysis.layout import LabelledRun
+        func, reads = entry
+        missing = [state for state in reads.values() if not runs or state not in runs]
+        if missing:
+            raise ValueError(f"figure {name} reads the {missing[0]!r} run: give it as runs[{missing[0]!r}]")
+        return func(out_dir, **{arg: LabelledRun(runs[state].data_path, runs[state].label, figure=name)
+                                for arg, state in reads.items()})
     return entry(out_dir)
 
 

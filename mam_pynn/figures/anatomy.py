@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..analysis.interactions import map_equation_communities, structural_connectivity
+from ..anatomy import structural_gradient
 from .common import area_ticks, plt, save
 
 PAPER = 'Schmidt, Bakker et al. 2018, Brain Struct Funct'
 
 
-def _inputs():
+#: the model as derived from the data, before K_stable replaces its in-degrees by the
+#: stabilised K' (Schuecker et al. 2017): what the published Figs. 4 D and 7 show (upstream's
+#: Fig. 7 script reads this model's synapse numbers from its custom_Data_Model json; the
+#: sparsity of the published Fig. 4 D is that of this K, K' has no zero entries)
+DATA_MODEL_PARAMS = {'connection_params': {'K_stable': None}}
+
+
+def _inputs(params=None):
     from ..anatomy import load_raw_data, process_raw_data
     from ..model import MultiAreaModel
     raw = load_raw_data()
-    return raw, process_raw_data(raw), MultiAreaModel({})
+    return raw, process_raw_data(raw), MultiAreaModel(params or {})
 
 
 # ------------------------------------------------------------------ data
@@ -38,27 +47,27 @@ def anatomy_data(raw, proc, areas) -> dict:
 
 
 def connectivity_data(raw, proc, M) -> dict:
-    """Fig. 4: CoCoMac connections of the model, FLN data, FLN vs distance, completed FLN."""
+    """Fig. 4: CoCoMac connections of the model, FLN data, FLN vs distance, and the model's
+    FLN as upstream's panel D defines it (``structural_connectivity``: each target area's
+    area-level in-degrees over their sum, external input included), so that the diagonal
+    is the share of intra-area synapses (the intrinsic FLN)."""
     areas = list(M.area_list)
     n = len(areas)
     cocomac = np.zeros((n, n))
     fln_data = np.full((n, n), np.nan)
-    fln_completed = np.full((n, n), np.nan)
+    model_fln = structural_connectivity(M)
     for i, target in enumerate(areas):
         for j, source in enumerate(areas):
             if M.K_areas[target][source] > 0 and source in raw['cocomac_data'].get(target, {}):
                 cocomac[i, j] = 1.
             if source in proc['FLN_Data_FV91'].get(target, {}):
                 fln_data[i, j] = proc['FLN_Data_FV91'][target][source]
-            value = proc['FLN_completed'].get(target, {}).get(source)
-            if value and source != target:
-                fln_completed[i, j] = value
     dist = np.asarray(M.distance_matrix, float)
     measured = np.isfinite(fln_data) & (fln_data > 0)
     d, f = dist[measured], fln_data[measured]
     slope, intercept = np.polyfit(d, np.log(f), 1)   # FLN ~ exp(-lambda d): log-linear fit
     return {'areas': areas, 'cocomac': cocomac, 'fln_data': fln_data,
-            'fln_completed': fln_completed, 'distance_mm': d, 'fln_measured': f,
+            'model_fln': model_fln, 'distance_mm': d, 'fln_measured': f,
             'fln_distance_fit': {'decay_per_mm': -slope, 'log_intercept': intercept}}
 
 
@@ -106,42 +115,53 @@ def area_outdegrees(M) -> tuple[list, np.ndarray]:
     return areas, D
 
 
+#: edges drawn in the graph panel: relative out-degree above this (upstream's threshold)
+GRAPH_EDGE_MIN = 1e-3
+
+
 def community_data(M, seed: int = 1) -> dict:
     """Fig. 7: communities of the area-level graph by the map equation (infomap, directed,
     as upstream: edges source -> target weighted by the relative out-degree, each target's
-    row normalised over its sources, self-connections removed). Without the infomap
-    package, networkx's Louvain method stands in and the figure says so."""
+    row normalised over its sources, self-connections removed), and the graph panel's
+    layout. Without the infomap package, networkx's Louvain method stands in and the
+    figure says so."""
     areas, D = area_outdegrees(M)
     W = D / D.sum(axis=1, keepdims=True)
     np.fill_diagonal(W, 0.)
-    try:
-        import infomap
-        im = infomap.Infomap(f'--directed --two-level --silent --seed {seed}')
-        for i in range(len(areas)):
-            for j in range(len(areas)):
-                if W[i, j] > 0:
-                    im.add_link(j, i, float(W[i, j]))   # from source j to target i
-        im.run()
-        modules = im.get_modules()
-        membership = [modules[i] - 1 for i in range(len(areas))]
-        method = f'map equation (infomap {infomap.__version__})'
-    except ImportError:
-        import networkx as nx
-        G = nx.DiGraph()
-        G.add_weighted_edges_from((areas[j], areas[i], float(W[i, j]))
-                                  for i in range(len(areas)) for j in range(len(areas)) if W[i, j] > 0)
-        parts = nx.community.louvain_communities(G, weight='weight', seed=seed)
-        lookup = {a: k for k, p in enumerate(parts) for a in p}
-        membership = [lookup[a] for a in areas]
-        method = 'Louvain (networkx), not the map equation: infomap is not installed'
-    # communities numbered in order of their first area in the model's area list
-    first = {}
-    for m in membership:
-        first.setdefault(m, len(first))
-    membership = [first[m] for m in membership]
-    parts = [[a for a, m in zip(areas, membership) if m == k] for k in range(len(first))]
+    membership, method = map_equation_communities(W, areas, seed)
+    parts = [[a for a, m in zip(areas, membership) if m == k] for k in range(max(membership) + 1)]
     return {'areas': areas, 'outdegree': D, 'weights': W, 'method': method,
-            'communities': parts, 'membership': membership}
+            'communities': parts, 'membership': membership,
+            'graph': community_graph(areas, W, D, membership)}
+
+
+def community_graph(areas, W, D, membership) -> dict:
+    """The graph panel as upstream draws it: each community laid out by Kamada-Kawai on its
+    own edges (networkx), the communities' centres on a circle; edges with relative
+    out-degree above GRAPH_EDGE_MIN, within (intra) or between (inter) communities, their
+    width the log of the absolute out-degree."""
+    import networkx as nx
+    n_parts = max(membership) + 1
+    centres = nx.circular_layout(range(n_parts), scale=1.4) if n_parts > 1 else {0: np.zeros(2)}
+    positions = {}
+    for k in range(n_parts):
+        nodes = [a for a, m in zip(areas, membership) if m == k]
+        sub = nx.Graph()
+        sub.add_nodes_from(nodes)
+        sub.add_edges_from((areas[j], areas[i]) for i in range(len(areas)) for j in range(len(areas))
+                           if W[i, j] > 0 and membership[i] == membership[j] == k)
+        local = nx.kamada_kawai_layout(sub) if len(nodes) > 1 else {nodes[0]: np.zeros(2)}
+        radius = 0.17 * np.sqrt(len(nodes)) if len(nodes) > 1 else 0.
+        for a in nodes:
+            positions[a] = np.asarray(centres[k]) + radius * np.asarray(local[a])
+    edges = {'intra': [], 'inter': []}
+    for i, target in enumerate(areas):
+        for j, source in enumerate(areas):
+            if W[i, j] > GRAPH_EDGE_MIN:
+                kind = 'intra' if membership[i] == membership[j] else 'inter'
+                edges[kind].append([source, target, float(W[i, j]), float(D[i, j])])
+    return {'positions': {a: positions[a] for a in areas},
+            'community': dict(zip(areas, membership)), 'edge_min': GRAPH_EDGE_MIN, 'edges': edges}
 
 
 # Fig. 8: the connections between two areas are described by their shortest path on the
@@ -159,11 +179,6 @@ def hierarchical_relation(sln, thresholds=SLN_THRESHOLDS) -> str:
     classification by SLN, thresholds (0.35, 0.65)."""
     low, high = thresholds
     return 'FF' if sln > high else 'FB' if sln < low else 'lateral'
-
-
-def structural_gradient(type_target, type_source) -> str:
-    """HL (from a higher to a lower architectural type), LH, or HZ (equal types)."""
-    return 'HL' if type_target < type_source else 'LH' if type_target > type_source else 'HZ'
 
 
 def shortest_population_paths(gain):
@@ -292,7 +307,7 @@ def fig2_anatomy(out_dir) -> list:
 
 def fig4_connectivity(out_dir) -> list:
     from matplotlib.colors import LogNorm
-    raw, proc, M = _inputs()
+    raw, proc, M = _inputs(DATA_MODEL_PARAMS)
     d = connectivity_data(raw, proc, M)
     pyplot = plt()
     fig, axes = pyplot.subplots(2, 2, figsize=(10, 9.5), constrained_layout=True)
@@ -313,10 +328,10 @@ def fig4_connectivity(out_dir) -> list:
     c.set_ylabel('FLN')
     c.set_title('C  FLN decays with distance')
     c.legend()
-    _matrix(axes[1, 1], fig, d['fln_completed'], areas, 'inferno', 'FLN (completed)',
-            LogNorm(vmin=1e-6, vmax=1))
-    axes[1, 1].set_title('D  FLN of the model (data + distance rule)')
-    fig.suptitle(f'{PAPER}, Fig. 4 (redrawn from the raw data)', fontsize=9)
+    _matrix(axes[1, 1], fig, d['model_fln'], areas, 'inferno',
+            'FLN of the model (in-degree share, diagonal: intrinsic)', LogNorm(vmin=1e-6, vmax=1))
+    axes[1, 1].set_title('D  FLN of the model (K_areas over their row sum, external included)')
+    fig.suptitle(f'{PAPER}, Fig. 4 (redrawn from the raw data; the model before K_stable)', fontsize=9)
     return save(fig, d, out_dir, 'fig4_connectivity')
 
 
@@ -370,16 +385,41 @@ def fig6_connectivity_measures(out_dir) -> list:
     return save(fig, d, out_dir, 'fig6_connectivity_measures')
 
 
+def _draw_community_graph(ax, d):
+    """Areas as nodes coloured by community, edges within a community black, between
+    communities light grey (upstream's Fig. 7), arrows from source to target."""
+    from matplotlib.patches import FancyArrowPatch
+    g = d['graph']
+    pos = {a: np.asarray(p) for a, p in g['positions'].items()}
+    colors = plt().get_cmap('tab10')
+    widths = np.log10([e[3] for kind in ('intra', 'inter') for e in g['edges'][kind]])
+    lo, hi = widths.min(), widths.max()
+    for kind, color, alpha, z in (('inter', '0.82', 0.5, 1), ('intra', 'k', 0.9, 2)):
+        for source, target, _, outdegree in g['edges'][kind]:
+            lw = 0.3 + 2.2 * (np.log10(outdegree) - lo) / max(hi - lo, 1e-9)
+            ax.add_patch(FancyArrowPatch(pos[source], pos[target], arrowstyle='-|>', mutation_scale=6,
+                                         connectionstyle='arc3,rad=0.15', lw=lw, color=color,
+                                         alpha=alpha, shrinkA=8, shrinkB=8, zorder=z))
+    for area, xy in pos.items():
+        ax.scatter(*xy, s=330, color=colors(g['community'][area] % 10), edgecolor='k', lw=0.6, zorder=3)
+        ax.text(*xy, area, ha='center', va='center', fontsize=6, color='w', fontweight='bold', zorder=4)
+    xy = np.array(list(pos.values()))
+    ax.set_xlim(xy[:, 0].min() - 0.15, xy[:, 0].max() + 0.15)
+    ax.set_ylim(xy[:, 1].min() - 0.15, xy[:, 1].max() + 0.15)
+    ax.set_aspect('equal')
+    ax.axis('off')
+
+
 def fig7_community_structure(out_dir) -> list:
     from matplotlib.colors import LogNorm
-    _, _, M = _inputs()
-    d = community_data(M)
+    from ..model import MultiAreaModel
+    d = community_data(MultiAreaModel(DATA_MODEL_PARAMS))
     order = [a for part in d['communities'] for a in part]
     idx = [d['areas'].index(a) for a in order]
     W = d['weights'][np.ix_(idx, idx)]
     pyplot = plt()
-    fig, (a, b) = pyplot.subplots(1, 2, figsize=(11, 5), constrained_layout=True,
-                                  gridspec_kw={'width_ratios': [1.2, 1]})
+    fig, (a, b) = pyplot.subplots(1, 2, figsize=(13, 7), constrained_layout=True,
+                                  gridspec_kw={'width_ratios': [1, 1.15]})
     _matrix(a, fig, W, order, 'viridis', 'relative out-degree (per target area)',
             LogNorm(vmin=max(W[W > 0].min(), 1e-5), vmax=W.max()))
     edge, n = 0, len(order)
@@ -388,11 +428,14 @@ def fig7_community_structure(out_dir) -> list:
                                      fill=False, color='C3', lw=1.2))
         edge += len(part)
     a.set_title('A  area-level connectivity, ordered by community')
-    b.axis('off')
-    lines = [f"community {k + 1}: " + ', '.join(p) for k, p in enumerate(d['communities'])]
-    b.text(0, 1, '\n'.join(lines), va='top', fontsize=8, wrap=True)
-    b.set_title(f"B  communities: {d['method']}")
-    fig.suptitle(f'{PAPER}, Fig. 7: community structure of the area-level graph', fontsize=9)
+    _draw_community_graph(b, d)
+    g = d['graph']
+    b.set_title(f"B  {len(d['communities'])} communities: {d['method']}\n"
+                f"edges of relative out-degree > {g['edge_min']:g}: {len(g['edges']['intra'])} within a "
+                f"community (black), {len(g['edges']['inter'])} between (grey);\n"
+                f"width: log absolute out-degree", fontsize=9)
+    fig.suptitle(f"{PAPER}, Fig. 7: community structure of the area-level graph "
+                 f"(the model before K_stable, as upstream)", fontsize=9)
     return save(fig, d, out_dir, 'fig7_community_structure')
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, atomic_write_json
+from ..io import atomic_path, atomic_write_json, make_dir
 
 
 def plt():
@@ -39,7 +39,7 @@ def jsonable(obj):
 def save(fig, data: dict, out_dir, name: str) -> list[Path]:
     """``name``.png, .pdf and .json (every number the figure plots) in ``out_dir``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     paths = []
     for suffix in ('.png', '.pdf'):
         with atomic_path(out / f'{name}{suffix}') as tmp:

@@ -1,191 +1,219 @@
-"""Figures of Schmidt, Bakker et al. 2018 (PLoS Comput Biol 14:e1006359): the dynamics of the
-ground state (chi = 1) and of the metastable state (chi = 1.9), from finished, analysed runs.
+"""Figures of Schmidt, Bakker et al. 2018 (PLoS Comput Biol 14:e1006359), drawn from labelled
+runs in upstream's data layout (:mod:`mam_pynn.analysis.layout`): the authors' published
+full-scale data (``mam figures dynamics --original-data DIR``) or our runs written there by
+``mam preprocess`` (what the local and cluster modes of the workflow do). One code path for
+both: a figure reads nothing but its :class:`LabelledRun` readers.
 
-Every number plotted comes from the run's `mam analyze` output (analysis/statistics.json and
-analysis/series.npz) or its spikes.h5; the figures name the run's N and K scaling and
-duration, because a down-scaled run does not reproduce the full model's dynamics.
+How a figure is added (Fig2, 4, 6, 7, 9 follow this pattern):
+
+1. ``def figN_name(out_dir, <role>=LabelledRun, ...) -> list[Path]``: read only through the
+   readers' methods (``run.pop_rates()``, ``run.rate_time_series(area)``, ...), draw, and
+   ``save(fig, data, out_dir, name)`` with every plotted number in ``data``;
+2. register it in :data:`FIGURES` as ``name: (function, {role: state})``;
+3. a state new to :data:`STATES` gets upstream's label (its script's ``LOAD_ORIGINAL_DATA``
+   labels) and the name of our run that stands for it (a model config in the workflow's
+   ``runs``).
+
+A missing file stops the figure with one line naming the file and the figure.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
-import yaml
 
+from ..analysis.layout import LabelledRun
+from ..params import POPULATION_LIST
 from .common import plt, save
 
 PAPER = 'Schmidt, Bakker et al. 2018, PLoS Comput Biol'
 
-
-def run_data(run_dir) -> dict:
-    """What the dynamics figures read of one analysed run (refuses an unanalysed one)."""
-    run = Path(run_dir)
-    stats_file = run / 'analysis' / 'statistics.json'
-    if not stats_file.is_file():
-        raise FileNotFoundError(f"{run}: no analysis/statistics.json; run `mam analyze {run}` first")
-    stats = json.loads(stats_file.read_text())
-    config = yaml.safe_load((run / 'config.yaml').read_text())
-    summary = json.loads((run / 'summary.json').read_text())
-    with np.load(run / 'analysis' / 'series.npz') as f:
-        series = {k: f[k] for k in f.files}
-    net = config['network_params']
-    conn = net['connection_params']
-    scale = (f"N_scaling {net['N_scaling']:g}, K_scaling {net['K_scaling']:g}, "
-             f"{summary['t_sim_ms']:g} ms simulated, χ = {conn['cc_weights_factor']:g}")
-    if net['N_scaling'] < 1 or net['K_scaling'] < 1:
-        scale = 'DOWN-SCALED: ' + scale
-    return {'run': str(run), 'stats': stats, 'series': series, 'scale': scale,
-            'areas': list(stats['populations'])}
+#: state -> (upstream's label of the published run, our run standing for it); upstream's
+#: labels are those of its figure scripts (figures/Schmidt2018_dyn/Fig*.py)
+STATES = {
+    'ground_state': ('33fb5955558ba8bb15a3fdce49dfd914682ef3ea', 'ground_state'),  # chi 1, 10.5 s (Fig3)
+    'metastable': ('99c0024eacc275d13f719afd59357f7d12f02b77', 'metastable'),      # chi 1.9, 100.5 s
+    'metastable_spikes': ('3afaec94d650c637ef8419611c3f80b3cb3ff539', 'metastable'),  # chi 1.9, 10.5 s
+}
+RASTER_AREAS = ('V1', 'V2', 'FEF')      # upstream's Figs. 3 and 5
+RASTER_WINDOW = (3000., 3500.)          # ms, upstream's; the last 500 ms of a shorter run
+RASTER_FRACTION, RASTER_ROWS = 0.03, 300  # upstream draws 3 % of each population; small runs up to 300 rows
+SERIES_T_MAX = 10500.                   # ms, upstream's time-series panel ends there
 
 
-def population_table(stats: dict, key: str, areas: list) -> tuple[np.ndarray, list]:
-    """(areas, 8) matrix of one population statistic from statistics.json (NaN if absent)."""
-    from ..params import POPULATION_LIST
-    out = np.full((len(areas), len(POPULATION_LIST)), np.nan)
-    for i, area in enumerate(areas):
-        for j, pop in enumerate(POPULATION_LIST):
-            value = stats['populations'][area].get(pop, {}).get(key)
-            out[i, j] = np.nan if value is None else value
-    return out, POPULATION_LIST
+def labels(original: bool = False, overrides: dict | None = None) -> dict:
+    """{state: label}: upstream's published labels, else the names of our runs."""
+    out = {state: pair[0 if original else 1] for state, pair in STATES.items()}
+    unknown = set(overrides or {}) - set(out)
+    if unknown:
+        raise ValueError(f"unknown state(s) {sorted(unknown)}; states: {', '.join(out)}")
+    return {**out, **(overrides or {})}
 
 
-def rate_bins(t_s: float, top: float, n: int = 30) -> np.ndarray:
-    """Log-spaced rate bins from one spike in the window up, widened where they would be
-    narrower than the 1/T step of the rates (k spikes in T s): there each bin holds one
-    spike count, so the histogram shows the distribution, not the quantisation."""
-    lo, hi = 0.5 / t_s, max(1.2 * top, 3. / t_s)
-    edges = np.logspace(np.log10(lo), np.log10(hi), n)
-    ratio = edges[1] / edges[0]
-    k0 = int(np.ceil(1. / (ratio - 1.))) + 1          # from k0 spikes on, log bins are wide enough
-    low = (np.arange(k0) + 0.5) / t_s
-    return np.unique(np.concatenate([low, edges[edges > low[-1] * ratio]]))
-
-
-def _grid(ax, fig, matrix, areas, cols, label, cmap='viridis', norm=None):
-    im = ax.imshow(matrix, aspect='auto', cmap=cmap, norm=norm)
-    ax.set_yticks(range(len(areas)))
-    ax.set_yticklabels(areas, fontsize=6 if len(areas) > 12 else 8)
-    ax.set_xticks(range(len(cols)))
-    ax.set_xticklabels(cols, rotation=90)
-    ax.set_xlabel('population')
-    fig.colorbar(im, ax=ax, label=label)
-
-
-def raster(run_dir, areas, t_start, t_stop, per_area=200, seed=0) -> dict:
-    """Spike times of up to ``per_area`` neurons per area in [t_start, t_stop) (spikes.h5)."""
-    import h5py
-    rng = np.random.default_rng(seed)
+def parse_labels(items: list[str]) -> dict:
+    """{state: label} from STATE=LABEL items."""
     out = {}
-    with h5py.File(Path(run_dir) / 'spikes.h5', 'r') as f:
-        for area in areas:
-            ids, ts = f[f'spikes/{area}/node_ids'][()], f[f'spikes/{area}/timestamps'][()]
-            keep = (ts >= t_start) & (ts < t_stop)
-            ids, ts = ids[keep], ts[keep]
-            chosen = np.unique(ids)
-            if chosen.size > per_area:
-                chosen = np.sort(rng.choice(chosen, per_area, replace=False))
-            sel = np.isin(ids, chosen)
-            out[area] = {'times_ms': ts[sel], 'rank': np.searchsorted(chosen, ids[sel])}
+    for item in items:
+        state, sep, label = item.partition('=')
+        if not sep or not state or not label:
+            raise ValueError(f"--label expects STATE=LABEL, got {item!r}")
+        out[state] = label
     return out
 
 
-def fig3_ground_state(out_dir, run_dir) -> list:
-    """Ground state: raster of three areas and the population rates of all areas."""
-    d = run_data(run_dir)
-    areas = [a for a in ('V1', 'V2', 'FEF') if a in d['areas']] or d['areas'][:3]
-    t_max = d['stats']['params']['t_max']
-    t0 = max(d['stats']['params']['t_min'], t_max - 500.)
-    spikes = raster(run_dir, areas, t0, t_max)
-    rates, pops = population_table(d['stats'], 'rate', d['areas'])
+def describe(run: LabelledRun) -> str:
+    """The run's scale, length and chi from its custom_params (ours and upstream's Simulation
+    write {'sim_params', 'network_params'}); a down-scaled run says so."""
+    try:
+        params = run.custom_params()
+    except FileNotFoundError:
+        return f"run {run.label[:12]}: parameters not in the data"
+    net = params.get('network_params') or {}
+    conn = net.get('connection_params') or {}
+    t_sim = (params.get('sim_params') or {}).get('t_sim', params.get('T'))
+    n, k = net.get('N_scaling', 1.), net.get('K_scaling', 1.)
+    chi = conn.get('cc_weights_factor', params.get('cc_weights_factor', 1.))
+    text = (f"N_scaling {n:g}, K_scaling {k:g}, {t_sim:g} ms simulated, χ = {chi:g}"
+            if t_sim is not None else f"N_scaling {n:g}, K_scaling {k:g}, χ = {chi:g}")
+    return ('DOWN-SCALED: ' + text) if n < 1 or k < 1 else text
+
+
+def population_table(table: dict, areas: list) -> np.ndarray:
+    """(areas, 8) matrix of a {area: {pop: value}} dictionary, NaN where a population is absent."""
+    return np.array([[table.get(area, {}).get(pop, np.nan) for pop in POPULATION_LIST] for area in areas],
+                    float)
+
+
+def raster(run: LabelledRun, area: str, t_start: float, t_stop: float) -> dict:
+    """Upstream's raster sample: of each population the neurons with the lowest ids, 3 % of
+    its size as upstream's (more in a small run, up to RASTER_ROWS rows per area), their
+    spikes in [t_start, t_stop]; rows stacked with layer 2/3 on top."""
+    data = {pop: run.spikes(area, pop) for pop in POPULATION_LIST if run.has('spikes', area=area, pop=pop)}
+    if not data:
+        run.spikes(area, POPULATION_LIST[0])       # no spike file of the area: say which is missing
+    gids = run.network_gids() if run.has('network_gids') else {}
+    sizes = {pop: (gids[(area, pop)][1] - gids[(area, pop)][0] + 1) if (area, pop) in gids
+             else (int(d[:, 0].max() - d[:, 0].min()) + 1 if d.size else 0) for pop, d in data.items()}
+    fraction = min(1., max(RASTER_FRACTION, RASTER_ROWS / max(sum(sizes.values()), 1)))
+    times, rows, exc, bands, row = [], [], [], [], 0
+    for pop, d in data.items():
+        n = max(int(sizes[pop] * fraction), 1)
+        first = gids[(area, pop)][0] if (area, pop) in gids else (d[:, 0].min() if d.size else 0)
+        keep = (d[:, 0] >= first) & (d[:, 0] < first + n) & (d[:, 1] >= t_start) & (d[:, 1] <= t_stop)
+        times.append(d[keep, 1])
+        rows.append(row + (d[keep, 0] - first).astype(int))
+        exc.append(np.full(keep.sum(), pop.endswith('E')))
+        bands.append((pop, row, row + n))
+        row += n
+    return {'times_ms': np.concatenate(times) if times else np.empty(0),
+            'row': np.concatenate(rows) if rows else np.empty(0, int),
+            'excitatory': np.concatenate(exc) if exc else np.empty(0, bool),
+            'bands': bands, 'rows': row}
+
+
+def _boxplot(ax, matrix, xlabel):
+    """Upstream's panels D-F: one box per population over the areas, layer 2/3 on top."""
+    from ..analysis.plots import EXC_COLOR, INH_COLOR
+    cols = [matrix[:, j][np.isfinite(matrix[:, j])] for j in range(matrix.shape[1])][::-1]
+    box = ax.boxplot(cols, orientation='horizontal', patch_artist=True, whis=1.5, showmeans=True,
+                     meanprops={'marker': 'x', 'markeredgecolor': 'k', 'markersize': 4})
+    for patch, pop in zip(box['boxes'], POPULATION_LIST[::-1]):
+        patch.set_facecolor(EXC_COLOR if pop.endswith('E') else INH_COLOR)
+        patch.set_alpha(0.8)
+    ax.set_yticks(range(1, len(POPULATION_LIST) + 1))
+    ax.set_yticklabels([f'L{p[:-1].replace("23", "2/3")}{p[-1]}' for p in POPULATION_LIST[::-1]])
+    ax.set_xlabel(xlabel)
+
+
+def state_figure(out_dir, name: str, title: str, stats: LabelledRun, spikes: LabelledRun) -> list:
+    """Upstream's Figs. 3 and 5 (one layout for the two states): A-C rasters of V1, V2, FEF
+    (``spikes``); D-F population rates, correlation coefficients and LvR of all areas as
+    boxes per population; G area rates of V1, V2, FEF (binned, and with Shimazaki's kernel)."""
+    from ..analysis.plots import EXC_COLOR, INH_COLOR
+    areas = stats.areas()
+    rates = population_table(stats.pop_rates(), areas)
+    cc = population_table(stats.corrcoeff(), areas)
+    lvr = population_table(stats.pop_LvR(), areas)
+    # of the spikes run only its spike files are read, as upstream's Fig. 5 reads them
+    shown = series_areas = [a for a in RASTER_AREAS if a in areas] or areas[:3]
+    p = stats.rate_time_series_parameters('full')
+    window = RASTER_WINDOW if p['t_max'] >= RASTER_WINDOW[1] else (max(p['t_min'], p['t_max'] - 500.), p['t_max'])
+    sample = {area: raster(spikes, area, *window) for area in shown}
+    n = int(min(p['t_max'], SERIES_T_MAX) - p['t_min'])
+    time_ms = p['t_min'] + np.arange(n)
+    full = {a: stats.rate_time_series(a)[:n] for a in series_areas}
+    kernel = {a: stats.rate_time_series(a, method='auto_kernel')[:n] for a in series_areas}
+
     pyplot = plt()
-    fig, (a, b) = pyplot.subplots(1, 2, figsize=(10, 5), constrained_layout=True)
-    offset, centres = 0, []
-    for area in areas:
-        s = spikes[area]
-        a.plot(s['times_ms'], s['rank'] + offset, '|', ms=1.5, color='0.2')
-        height = int(s['rank'].max()) + 1 if s['rank'].size else 1
-        centres.append(offset + height / 2)
-        offset += height + 20
-    a.set_xlabel('time (ms)')
-    a.set_ylabel('neurons (a sample of each area)')
-    a.set_yticks(centres)
-    a.set_yticklabels(areas)
-    a.set_title('A  spike raster')
-    from matplotlib.colors import LogNorm
-    _grid(b, fig, rates, d['areas'], pops, 'population rate (spikes/s)',
-          norm=LogNorm(vmin=max(np.nanmin(rates[rates > 0]), 1e-2) if np.any(rates > 0) else 1e-2,
-                       vmax=max(np.nanmax(rates), 1.)))
-    b.set_title('B  population rates')
-    fig.suptitle(f"{PAPER}, Fig. 3: ground state\n{d['scale']}", fontsize=9)
-    data = {'scale': d['scale'], 'areas': d['areas'], 'populations': pops, 'rates': rates,
-            'raster_areas': areas, 'raster': spikes}
-    return save(fig, data, out_dir, 'fig3_ground_state')
+    fig = pyplot.figure(figsize=(12, 9.5), constrained_layout=True)
+    grid = fig.add_gridspec(2, 4, height_ratios=[2.2, 1.])
+    for k, area in enumerate(shown):
+        ax, s = fig.add_subplot(grid[0, k]), sample[area]
+        y = s['rows'] - 1 - s['row']
+        for flag, color in ((True, EXC_COLOR), (False, INH_COLOR)):
+            sel = s['excitatory'] == flag
+            ax.plot(s['times_ms'][sel], y[sel], '.', ms=1.5, mew=0, color=color, rasterized=True)
+        ticks = [(s['rows'] - 0.5 * (lo + hi), pop) for pop, lo, hi in s['bands'] if pop.endswith('E')]
+        ax.set_yticks([t for t, _ in ticks])
+        ax.set_yticklabels([f'L{pop[:-1].replace("23", "2/3")}' for _, pop in ticks])
+        ax.set_ylim(-1, s['rows'])
+        ax.set_xlim(*window)
+        ax.set_xlabel('time (ms)')
+        ax.set_title(f"{'ABC'[k]}  {area}")
+    right = grid[0, 3].subgridspec(3, 1)
+    for k, (matrix, label, letter) in enumerate(((rates, 'rate (spikes/s)', 'D'),
+                                                 (cc, 'correlation coefficient', 'E'),
+                                                 (lvr, 'irregularity (LvR)', 'F'))):
+        ax = fig.add_subplot(right[k])
+        _boxplot(ax, matrix, label)
+        ax.set_title(f'{letter}  over {len(areas)} areas', fontsize=9)
+    bottom = grid[1, :].subgridspec(len(series_areas), 1)
+    for k, area in enumerate(series_areas):
+        ax = fig.add_subplot(bottom[k])
+        ax.plot(time_ms, full[area], color='0.6', lw=0.5, label='binned (1 ms)')
+        ax.plot(time_ms, kernel[area], color='k', lw=1., label='optimal kernel')
+        ax.set_ylabel(f'{area}\n(spikes/s)')
+        if k == 0:
+            ax.set_title('G  area rates', loc='left')
+            ax.legend(loc='upper right', ncol=2, fontsize=7)
+        if k < len(series_areas) - 1:
+            ax.set_xticklabels([])
+    ax.set_xlabel('time (ms)')
+    fig.suptitle(f"{PAPER}, {title}\nrun {stats.label}: {describe(stats)}"
+                 + (f"; rasters: run {spikes.label}" if spikes.label != stats.label else ''), fontsize=9)
+    data = {'scale': describe(stats), 'label': stats.label, 'spikes_label': spikes.label,
+            'areas': areas, 'populations': POPULATION_LIST, 'rates': rates, 'corrcoeff': cc,
+            'lvr': lvr, 'raster_window_ms': window,
+            'raster': {a: {k: v for k, v in s.items() if k != 'bands'} for a, s in sample.items()},
+            'series_areas': series_areas, 'time_ms': time_ms, 'rate_binned': full,
+            'rate_auto_kernel': kernel}
+    return save(fig, data, out_dir, name)
 
 
-def fig5_metastable(out_dir, run_dir) -> list:
-    """Metastable state: rate distributions, LvR and CV per population, spectrum of V1."""
-    d = run_data(run_dir)
-    series, stats = d['series'], d['stats']
-    lvr, pops = population_table(stats, 'lvr', d['areas'])
-    cv, _ = population_table(stats, 'cv_isi', d['areas'])
-    rates = series['neuron_rate']
-    pyplot = plt()
-    fig, axes = pyplot.subplots(2, 2, figsize=(10, 8.5), constrained_layout=True)
-    bins = rate_bins((stats['params']['t_max'] - stats['params']['t_min']) * 1e-3,
-                     float(np.nanmax(rates)) if rates.size else 1.)
-    decades = np.diff(np.log10(bins))
-    labels, offsets = series['pop_labels'], series['pop_offsets']
-    kinds = {}
-    for k, label in enumerate(labels):
-        kinds.setdefault(str(label).split('/')[-1], []).append(rates[offsets[k]:offsets[k + 1]])
-    hist = {}
-    for pop in pops:
-        if pop in kinds:
-            r = np.concatenate(kinds[pop])
-            counts, _ = np.histogram(r[r > 0], bins=bins)
-            hist[pop] = counts
-            axes[0, 0].step(bins[:-1], counts / max(r.size, 1) / decades, where='post', label=pop)
-    axes[0, 0].set_xscale('log')
-    axes[0, 0].set_xlabel('neuron rate (spikes/s; silent neurons left out)')
-    axes[0, 0].set_ylabel('fraction of neurons per decade')
-    axes[0, 0].legend(ncol=2)
-    axes[0, 0].set_title('A  rate distributions, all areas')
-    _grid(axes[0, 1], fig, lvr, d['areas'], pops, 'LvR (revised local variation)')
-    axes[0, 1].set_title('B  irregularity: LvR')
-    _grid(axes[1, 0], fig, cv, d['areas'], pops, 'CV of ISI')
-    axes[1, 0].set_title('C  CV of interspike intervals')
-    area = 'V1' if 'V1' in d['areas'] else d['areas'][0]
-    i = list(series['area_labels']).index(area)
-    freqs, psd = series['freqs'], series['area_psd'][i]
-    ok = freqs > 0
-    axes[1, 1].loglog(freqs[ok], psd[ok], color='C0')
-    axes[1, 1].set_xlabel('frequency (Hz)')
-    axes[1, 1].set_ylabel('power ((spikes/s)² / Hz)')
-    axes[1, 1].set_title(f'D  power spectrum of the {area} rate')
-    fig.suptitle(f"{PAPER}, Fig. 5: metastable state\n{d['scale']}", fontsize=9)
-    data = {'scale': d['scale'], 'areas': d['areas'], 'populations': pops, 'lvr': lvr,
-            'cv_isi': cv, 'rate_bins': bins, 'rate_histograms': hist, 'spectrum_area': area,
-            'freqs_hz': freqs, 'psd': psd}
-    return save(fig, data, out_dir, 'fig5_metastable')
+def fig3_ground_state(out_dir, stats: LabelledRun, spikes: LabelledRun) -> list:
+    """Fig. 3: the ground state (chi = 1)."""
+    return state_figure(out_dir, 'fig3_ground_state', 'Fig. 3: ground state', stats, spikes)
 
 
-def fig8_functional_connectivity(out_dir, run_dir) -> list:
-    """Simulated vs experimental (fMRI) functional connectivity, with the similarity r."""
-    d = run_data(run_dir)
-    series, fc_stats = d['series'], d['stats']['functional_connectivity']
-    if 'fc_exp' not in series:
-        raise ValueError(f"{run_dir}: its analysis has no fMRI comparison "
-                         f"({fc_stats.get('experimental', 'no fc_exp')})")
-    signal = 'synaptic_input' if 'fc_sim_synaptic_input' in series else 'area_rate'
-    sim = series['fc_sim_synaptic_input'] if signal == 'synaptic_input' else series['fc_sim']
-    r = (fc_stats.get('synaptic_input', {}).get('similarity_exp') if signal == 'synaptic_input'
-         else fc_stats.get('similarity_exp'))
-    exp, areas = series['fc_exp'], [str(a) for a in series['area_labels']]
+def fig5_metastable(out_dir, stats: LabelledRun, spikes: LabelledRun) -> list:
+    """Fig. 5: the metastable state (chi = 1.9); upstream draws the rasters from a 10.5 s
+    run and the rest from a 100.5 s run."""
+    return state_figure(out_dir, 'fig5_metastable', 'Fig. 5: metastable state', stats, spikes)
+
+
+def fig8_functional_connectivity(out_dir, run: LabelledRun) -> list:
+    """Simulated (synaptic input) vs experimental (fMRI) functional connectivity, with the
+    similarity r of their off-diagonal entries (Fig. 8 A, C)."""
+    from ..analysis.statistics import fc_similarity, load_experimental_fc
+    areas = run.areas()
+    sim = run.functional_connectivity('synaptic_input')
+    if sim.shape != (len(areas), len(areas)):
+        raise ValueError(f"{run.path('functional_connectivity', method='synaptic_input')}: "
+                         f"{sim.shape} matrix for {len(areas)} areas")
+    exp = load_experimental_fc(areas)
+    r = fc_similarity(sim, exp) if len(areas) >= 3 else float('nan')
     pyplot = plt()
     fig, axes = pyplot.subplots(1, 3, figsize=(13, 4.4), constrained_layout=True)
-    for ax, m, title in ((axes[0], sim, f'A  simulated FC ({signal.replace("_", " ")})'),
-                         (axes[1], exp, 'B  experimental FC (fMRI)')):
+    for ax, m, title in ((axes[0], sim, 'A  simulated FC (synaptic input)'),
+                         (axes[1], exp, 'C  experimental FC (fMRI)')):
         shown = np.array(m, float)
         np.fill_diagonal(shown, np.nan)
         im = ax.imshow(shown, cmap='RdBu_r', vmin=-1, vmax=1)
@@ -196,19 +224,25 @@ def fig8_functional_connectivity(out_dir, run_dir) -> list:
         ax.set_title(title)
         fig.colorbar(im, ax=ax, label='Pearson correlation', fraction=0.046)
     iu = np.triu_indices(len(areas), 1)
-    axes[2].plot(exp[iu], np.asarray(sim)[iu], '.', color='0.3', ms=4)
+    axes[2].plot(exp[iu], sim[iu], '.', color='0.3', ms=4)
     axes[2].set_xlabel('experimental FC')
     axes[2].set_ylabel('simulated FC')
-    r_text = 'n/a' if r is None else f'{r:.2f}'
-    axes[2].set_title(f'C  similarity r = {r_text} over {iu[0].size} area pairs')
-    fig.suptitle(f"{PAPER}, Fig. 8: functional connectivity\n{d['scale']}: a down-scaled "
-                 f"run is not expected to match fMRI", fontsize=9)
-    data = {'scale': d['scale'], 'areas': areas, 'signal': signal, 'fc_sim': sim, 'fc_exp': exp,
-            'similarity_exp': r}
+    axes[2].set_title(f"similarity r = {'n/a' if not np.isfinite(r) else f'{r:.2f}'} over {iu[0].size} area pairs")
+    scale = describe(run)
+    note = ': a down-scaled run is not expected to match fMRI' if scale.startswith('DOWN') else ''
+    fig.suptitle(f"{PAPER}, Fig. 8: functional connectivity\nrun {run.label}: {scale}{note}", fontsize=9)
+    data = {'scale': scale, 'label': run.label, 'areas': areas, 'signal': 'synaptic_input',
+            'fc_sim': sim, 'fc_exp': exp, 'similarity_exp': r}
     return save(fig, data, out_dir, 'fig8_functional_connectivity')
 
 
-#: figure -> (function, which run it reads)
-FIGURES = {'fig3_ground_state': (fig3_ground_state, 'ground_state'),
-           'fig5_metastable': (fig5_metastable, 'metastable'),
-           'fig8_functional_connectivity': (fig8_functional_connectivity, 'metastable')}
+#: figure -> (function, {argument: state it reads})
+FIGURES = {'fig3_ground_state': (fig3_ground_state, {'stats': 'ground_state', 'spikes': 'ground_state'}),
+           'fig5_metastable': (fig5_metastable, {'stats': 'metastable', 'spikes': 'metastable_spikes'}),
+           'fig8_functional_connectivity': (fig8_functional_connectivity, {'run': 'metastable'})}
+
+
+def readers(data_path, original: bool = False, overrides: dict | None = None) -> dict:
+    """{state: LabelledRun} under ``data_path``: upstream's published labels (``original``)
+    or our runs' names, each overridable (``overrides`` {state: label})."""
+    return {state: LabelledRun(data_path, label) for state, label in labels(original, overrides).items()}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import (atomic_path, atomic_write_json, atomic_write_text, mark_sorted_by_time,
-                  sonata_file_attrs)
+from ..io import (atomic_path, atomic_write_json, atomic_write_text, h5_create,
+                  mark_sorted_by_time, sonata_file_attrs)
 from ..mpi import mpi_rank_size   # distributed.mpi_rank_size: patched by the tests
 
 
@@ -79,15 +79,41 @@ def run_distributed(simulation, out_dir, timeout_s: float = 3600.) -> dict:
     kernel = write_kernel if simulation.backend.startswith('nest') else None
     if size == 1:
         return simulation.simulate(out_dir, before_summary=kernel)
-    # the ranks create ranks/<r>/ concurrently: each checks its own part in simulate()
-    check_run_dir(out_dir, ignore=('ranks',))
-    if kernel is not None:
-        check_nest_mpi(size)
-    summary = simulation.simulate(rank_dir(out_dir, rank), progress=(rank == 0), figures=False,
-                                  before_summary=kernel)
-    if rank != 0:
-        return summary
-    return merge_run(out_dir, size, timeout_s=timeout_s)
+    # mpirun's messages name processes by pid: this line maps them to ranks
+    print(f"rank {rank} of {size} (pid {os.getpid()}): {rank_dir(out_dir, rank)}",
+          file=sys.stderr, flush=True)
+    try:
+        # the ranks create ranks/<r>/ concurrently: each checks its own part in simulate()
+        check_run_dir(out_dir, ignore=('ranks',))
+        if kernel is not None:
+            check_nest_mpi(size)
+        summary = simulation.simulate(rank_dir(out_dir, rank), progress=(rank == 0),
+                                      figures=False, before_summary=kernel)
+        if rank != 0:
+            return summary
+        return merge_run(out_dir, size, timeout_s=timeout_s)
+    except BaseException as err:
+        stop_all_ranks(err, rank, size, out_dir)
+
+
+def stop_all_ranks(err: BaseException, rank: int, size: int, out_dir) -> None:
+    """One rank failed (an error, a bug, SIGTERM, Ctrl-C): say which and why in one line
+    (a bug: its traceback first), then end every rank with MPI_Abort, so that none waits
+    forever for it and no merged ``summary.json`` appears. Does not return."""
+    import traceback
+
+    from ..faults import debug_wanted, describe, exit_code
+    code = exit_code(err)
+    if code is None or debug_wanted():
+        traceback.print_exception(err)
+    print(f"mam simulate: error: rank {rank} of {size}: {describe(err)}; stopping all {size} "
+          f"ranks: run directory {out_dir} is left unfinished (no summary.json)",
+          file=sys.stderr, flush=True)
+    try:
+        from mpi4py import MPI
+        MPI.COMM_WORLD.Abort(code or 1)
+    finally:   # no mpi4py: end this rank; mpirun ends the others
+        os._exit(code or 1)
 
 
 def _wait_for(paths, timeout_s: float) -> None:
@@ -124,7 +150,7 @@ def merge_spike_files(parts, out_path, window_ms: float = 1000.) -> int:
                 ts = f['spikes'][a]['timestamps']
                 if len(ts):
                     t_end = max(t_end, float(ts[-1]))
-        with atomic_path(out_path) as tmp, h5py.File(tmp, 'w') as out:
+        with atomic_path(out_path) as tmp, h5_create(tmp) as out:
             sonata_file_attrs(out)
             grp = out.create_group('spikes')
             for area in areas:
@@ -250,6 +276,7 @@ def main(argv=None) -> int:
     :func:`run_distributed` (works with and without ``mpirun``)."""
     import argparse
     from ..config import load_config
+    from ..faults import EXIT_WATCHDOG, run_command
     from ..model import MultiAreaModel
     ap = argparse.ArgumentParser(prog='python -m mam_pynn.hpc', description=main.__doc__)
     ap.add_argument('--config')
@@ -257,10 +284,14 @@ def main(argv=None) -> int:
     ap.add_argument('--backend')
     ap.add_argument('--out', required=True)
     args = ap.parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
-    backend = args.backend or cfg.get('backend', 'nest')
-    M = MultiAreaModel(cfg.get('network_params', {}), simulation=True,
-                       sim_spec=cfg.get('sim_params', {}), backend=backend)
-    summary = run_distributed(M.simulation, args.out)
-    return 3 if summary.get('watchdog_stopped') else 0
+
+    def command():
+        cfg = load_config(args.config, args.overrides)
+        backend = args.backend or cfg.get('backend', 'nest')
+        M = MultiAreaModel(cfg.get('network_params', {}), simulation=True,
+                           sim_spec=cfg.get('sim_params', {}), backend=backend)
+        summary = run_distributed(M.simulation, args.out)
+        return EXIT_WATCHDOG if summary.get('watchdog_stopped') else 0
+    return run_command('python -m mam_pynn.hpc', command, unfinished=lambda: (
+        f"run directory {args.out} is left unfinished (no summary.json)"))
 

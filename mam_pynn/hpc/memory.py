@@ -93,6 +93,13 @@ def expected_rate_hz(M, areas) -> float:
     return total / weight if weight else 10.0
 
 
+def expected_spikes(recorded_neurons: float, rate_hz: float, t_sim_ms: float,
+                    start_ms: float = 0.) -> float:
+    """Recorded spikes of a run: neurons x rate x the recorded window (NEST holds them all
+    in memory until the run writes them)."""
+    return float(recorded_neurons) * float(rate_hz) * max(float(t_sim_ms) - float(start_ms), 0.) / 1000.
+
+
 def network_counts(network_params: dict | None = None, sim_params: dict | None = None,
                    rate_hz: float | None = None) -> dict:
     """Neurons, synapses, devices and delays of the network a configuration builds.
@@ -112,7 +119,6 @@ def network_counts(network_params: dict | None = None, sim_params: dict | None =
     recorded_neurons = sum(p.size for p in net.populations if p.area in recorded)
     device_conns = sum(size[s.target] for s in net.poisson) + sum(size[s.target] for s in net.currents)
     start = float(rec['spike_dict'].get('start', 0.))
-    window_s = max(float(sp['t_sim']) - start, 0.) / 1000.
     rate = expected_rate_hz(M, net.areas) if rate_hz is None else float(rate_hz)
     if not rate >= 0:
         raise ValueError(f"rate_hz must be >= 0, got {rate_hz!r}")
@@ -134,7 +140,7 @@ def network_counts(network_params: dict | None = None, sim_params: dict | None =
         'max_delay_ms': max_delay,
         'ring_buffer_slots': int(math.ceil((max_delay + min_delay) / net.dt)),
         'expected_rate_hz': float(rate),
-        'expected_spikes': float(recorded_neurons * rate * window_s),
+        'expected_spikes': expected_spikes(recorded_neurons, rate, sp['t_sim'], start),
         't_sim_ms': float(sp['t_sim']),
         'num_processes': int(sp['num_processes']),
         'threads': int(sp['local_num_threads']),

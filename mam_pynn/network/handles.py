@@ -164,9 +164,8 @@ class Network:
         """The variables asked for with :meth:`record`, as HDF5 (atomically); False if none."""
         if not self._recordings:
             return False
-        import h5py
-        from ..io import atomic_path
-        with atomic_path(path) as tmp, h5py.File(tmp, 'w') as f:
+        from ..io import atomic_path, h5_create
+        with atomic_path(path) as tmp, h5_create(tmp) as f:
             for (area, pop), (view, variables) in self._recordings.items():
                 g = f.require_group(f'{area}/{pop}')
                 seg = view.get_data(variables, clear=False).segments[0]

@@ -234,13 +234,36 @@ def test_a_run_shorter_than_the_transient_is_analysed_whole_with_a_warning(tmp_p
 
 
 def test_spectrum_settings_used_are_recorded_and_warned(tmp_path):
-    """Issue 14.1: statistics.json says which segment was used; a short window warns."""
+    """Issue 14.1: statistics.json says which segment was used; a window shorter than
+    upstream's 1024-sample segment warns (issue 22: that request cannot be met)."""
     run = make_run_dir(tmp_path / 'r', default_layout(100, ['V1', 'V2']), t_sim=1000.)
-    with pytest.warns(UserWarning, match=r"too few for 1024-sample Welch segments: using 64 samples"):
+    with pytest.warns(UserWarning, match=r"500 bins, fewer than upstream's 1024-sample Welch segment: "
+                                         r"using 64 samples \(15.6 Hz"):
         result = analyze_run(run, t_min=500., figures=False, verbose=False)
     assert result['spectrum']['len_segment'] == 64 and result['spectrum']['resolution_hz'] == 1000. / 64
     with pytest.raises(ValueError, match="spectrum_len_segment=1024 is longer"):
         analyze_run(run, t_min=500., figures=False, verbose=False, spectrum_len_segment=1024, force=True)
+
+
+@pytest.mark.parametrize('t_sim, segment', [(2500., 256), (3000., 512)])
+def test_a_window_that_holds_1024_bins_is_not_warned_about_and_the_choice_is_stated_once(
+        tmp_path, capsys, t_sim, segment):
+    """Regression (issue 22): every default analysis of a 2-2.5 s run warned "too few for
+    1024-sample Welch segments" although 1024 fit; the default choice is stated once, in the
+    summary line and statistics.json, not warned about."""
+    import warnings
+    from mam_pynn.analysis.statistics import WELCH_SEGMENT_RULE
+    run = make_run_dir(tmp_path / 'r', default_layout(40, ['V1', 'V2']), t_sim=t_sim)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)
+        result = analyze_run(run, t_min=500., figures=False, verbose=False)
+    stored = json.loads((run / 'analysis' / 'statistics.json').read_text())['spectrum']
+    assert stored['len_segment'] == segment == result['spectrum']['len_segment']
+    assert stored['segment_rule'] == WELCH_SEGMENT_RULE
+    assert f"{segment}-sample segments, {1000. / segment:.3g} Hz resolution" in capsys.readouterr().out
+    given = analyze_run(run, t_min=500., figures=False, verbose=False, spectrum_len_segment=1024)
+    assert given['spectrum']['len_segment'] == 1024
+    assert given['spectrum']['segment_rule'] == 'spectrum_len_segment as given'
 
 
 def test_upstream_variants_by_name(analysed, tmp_path):

@@ -141,7 +141,7 @@ def test_bad_spikes_and_windows_are_named(tmp_path):
     with pytest.raises(KeyError, match='area .*V7'):
         load_population(info, 'V7', '23E')
     (tmp_path / 'c.h5').write_text('not hdf5')
-    with pytest.raises(RunDirError, match='not a readable HDF5'):
+    with pytest.raises(ValueError, match='c.h5: not a readable HDF5'):
         SpikeFile(tmp_path / 'c.h5')
 
 

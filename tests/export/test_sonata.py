@@ -292,7 +292,7 @@ def test_a_finished_export_is_replaced_only_when_asked(small_model, tmp_path):
 def test_spike_train_inputs_form(small_model, tmp_path):
     """external='spikes': virtual nodes with pre-drawn Poisson trains of the channel rates."""
     sim = {'t_sim': 200., 'areas_simulated': ['V1'], 'rng_seed': 2}
-    s = export_sonata(small_model, sim, tmp_path, external='spikes')
+    export_sonata(small_model, sim, tmp_path, external='spikes')
     t = network_tables(small_model, sim)
     n_virtual = sum(t.n[(c.area, c.pop)] for c in t.channels)
     want = sum(t.n[(c.area, c.pop)] * c.rate_hz for c in t.channels) * 0.2

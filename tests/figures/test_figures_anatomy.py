@@ -31,19 +31,87 @@ def test_connection_probabilities_equal_the_independent_formula(drawn, model):
     np.testing.assert_allclose(np.array(d['indegree'], float), np.asarray(model.K_matrix)[:, :n])
 
 
-def test_area_outdegrees_follow_from_the_indegrees(drawn, model):
-    """D[t, s] = sum over the populations of t and s of K * N_target / N_source."""
+def _reference_blocks(reference_dir):
+    """Upstream's model before K_stable (reference no_K_stable.npz): in-degrees K (254 x 255,
+    last column external), neurons N, and the rows of each area, from the reference layout."""
+    import json
+    ref = np.load(reference_dir / 'no_K_stable.npz')
+    layout = json.loads((reference_dir / 'variants.json').read_text())['_layout']
+    rows, start = {}, 0
+    for area in layout['area_list']:
+        rows[area] = slice(start, start + len(layout['structure'][area]))
+        start += len(layout['structure'][area])
+    return ref['K_matrix'], ref['N_vec'], rows
+
+
+def test_area_outdegrees_are_upstreams_before_K_stable(drawn, reference_dir):
+    """D[t, s] = synapses from s onto t per neuron of s, from upstream's K before K_stable
+    (what its Fig. 7 script reads), summed here area block by area block."""
     d = load(drawn, 'anatomy', 'fig7_community_structure')
+    K, N, rows = _reference_blocks(reference_dir)
     D = np.array(d['outdegree'], float)
-    for t in ('V1', 'V4', 'FEF', 'TH'):
-        for s in ('V1', 'V2', '46'):
-            total = sum(model.K[t][tp][s][sp] * model.N[t][tp]
-                        for tp in model.structure[t] for sp in model.structure[s])
-            expected = total / model.N[s]['total']
-            assert D[d['areas'].index(t), d['areas'].index(s)] == pytest.approx(expected, rel=1e-9)
-    # every area is in exactly one community
-    assert sorted(a for c in d['communities'] for a in c) == sorted(model.area_list)
+    for i, t in enumerate(d['areas']):
+        for j, s in enumerate(d['areas']):
+            synapses = np.sum(K[rows[t], rows[s]] * N[rows[t], None])
+            assert D[i, j] == pytest.approx(synapses / N[rows[s]].sum(), rel=1e-9, abs=1e-12), (t, s)
     assert d['method'].startswith('map equation (infomap')
+
+
+#: the communities of the published Fig. 7 (read off upstream's Fig7_community_structure.eps:
+#: node colours)
+PUBLISHED_COMMUNITIES = [
+    {'V1', 'V2'}, {'FEF', '46'}, {'STPp', 'STPa'}, {'VP', 'VOT', 'MSTd', 'PITd'},
+    {'V4', 'PITv', 'CITv', 'CITd', 'TF', 'AITv', 'AITd', 'TH'},
+    {'V3', 'V3A', 'MT', 'V4t', 'PIP', 'PO', 'DP', 'MIP', 'MDP', 'VIP', 'LIP', 'MSTl', 'FST', '7a'}]
+
+
+def test_communities_are_the_published_six(drawn):
+    d = load(drawn, 'anatomy', 'fig7_community_structure')
+    assert sorted(map(sorted, d['communities'])) == sorted(map(sorted, PUBLISHED_COMMUNITIES))
+    assert [d['communities'][m].count(a) for a, m in zip(d['areas'], d['membership'])] == [1] * 32
+
+
+def test_graph_panel_groups_the_nodes_by_community_and_draws_upstreams_edges(drawn):
+    """Node colours are the partition; each node lies nearer its own community's centre than
+    any other's; the edges are those of relative out-degree > 1e-3, black within a community
+    and grey between (upstream's drawing rule), recomputed here from the plotted weights."""
+    d = load(drawn, 'anatomy', 'fig7_community_structure')
+    g, areas = d['graph'], d['areas']
+    assert g['community'] == dict(zip(areas, d['membership']))
+    pos = {a: np.array(p) for a, p in g['positions'].items()}
+    centres = [np.mean([pos[a] for a in part], axis=0) for part in d['communities']]
+    for a in areas:
+        dist = [np.linalg.norm(pos[a] - c) for c in centres]
+        assert int(np.argmin(dist)) == g['community'][a], a
+    W = np.array(d['weights'], float)
+    expected = {'intra': set(), 'inter': set()}
+    for i, t in enumerate(areas):
+        for j, s in enumerate(areas):
+            if W[i, j] > 1e-3:
+                same = any(t in part and s in part for part in d['communities'])
+                expected['intra' if same else 'inter'].add((s, t))
+    for kind in ('intra', 'inter'):
+        assert {(e[0], e[1]) for e in g['edges'][kind]} == expected[kind]
+
+
+def test_model_fln_is_upstreams_panel_d_with_the_intrinsic_fln_on_the_diagonal(drawn, reference_dir):
+    """Upstream's Fig. 4 D: K_areas[t][s] / sum of K_areas[t] (external input included), of the
+    model before K_stable (its zeros are the published panel's: VOT gets input from V2 and VP
+    only, CITd from V4, MDP from none); the diagonal, the intra-area share of the synapses, is
+    present for every area."""
+    d = load(drawn, 'anatomy', 'fig4_connectivity')
+    K, N, rows = _reference_blocks(reference_dir)
+    fln = np.array(d['model_fln'], float)
+    areas = d['areas']
+    for i, t in enumerate(areas):
+        total = np.sum(K[rows[t]] * N[rows[t], None])
+        for j, s in enumerate(areas):
+            expected = np.sum(K[rows[t], rows[s]] * N[rows[t], None]) / total
+            assert fln[i, j] == pytest.approx(expected, rel=1e-9, abs=1e-15), (t, s)
+    assert np.all((np.diag(fln) > 0.4) & (np.diag(fln) < 0.6))
+    sources = {t: {s for j, s in enumerate(areas) if fln[i, j] > 0} for i, t in enumerate(areas)}
+    assert sources['VOT'] == {'V2', 'VP', 'VOT'} and sources['CITd'] == {'V4', 'CITd'}
+    assert sources['MDP'] == {'MDP'}
 
 
 def test_sln_fit_equals_the_published_constants(drawn):

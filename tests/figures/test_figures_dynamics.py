@@ -1,5 +1,7 @@
-"""Schmidt et al. 2018 (PLoS Comput Biol) figures: what they plot is the run's `mam analyze`
-output; the workflow simulates, analyses and draws (local) or writes job scripts (cluster)."""
+"""Schmidt et al. 2018 (PLoS Comput Biol) figures: drawn from upstream's data layout (issue 25),
+what they plot is what the layout holds, equal to our run's `mam analyze` statistics where
+the definitions meet; the published labels are read with --original-data; the workflow
+simulates, analyses, preprocesses and draws (local) or writes job scripts (cluster)."""
 import json
 from pathlib import Path
 
@@ -8,79 +10,128 @@ import pytest
 import yaml
 
 from conftest import mam_figures
+from mam_pynn.analysis.layout import LabelledRun
 from mam_pynn.figures import make_figure
-from mam_pynn.figures.dynamics import FIGURES, population_table, rate_bins
+from mam_pynn.figures.dynamics import FIGURES, STATES, readers
+
+AREAS = ['V1', 'V2', 'V4', 'FEF', '46', 'TH']
 
 
 @pytest.fixture(scope='module')
-def analysed(tmp_path_factory):
-    """A synthetic 32-area run (known statistics, no simulator), analysed."""
+def drawn(tmp_path_factory):
+    """A synthetic 6-area run (no simulator), analysed, preprocessed into the layout as
+    label 'syn' and drawn, every state reading it."""
     from mam_pynn.analysis import analyze_run
+    from mam_pynn.analysis.preprocess import preprocess
     from mam_pynn.analysis.synthetic import default_layout, make_run_dir
-    run = make_run_dir(tmp_path_factory.mktemp('syn') / 'run', default_layout(300), t_sim=1500.)
-    stats = analyze_run(run, t_min=200., figures=False, verbose=False)
-    out = tmp_path_factory.mktemp('fig')
+    tmp = tmp_path_factory.mktemp('syn')
+    run = make_run_dir(tmp / 'run', default_layout(300, AREAS, seed=2), t_sim=2000., seed=2)
+    stats = analyze_run(run, t_min=500., figures=False, verbose=False)
+    preprocess(run, tmp / 'data', label='syn', verbose=False)
+    runs = readers(tmp / 'data', overrides={state: 'syn' for state in STATES})
+    out = tmp / 'fig'
     for name in FIGURES:
-        make_figure('dynamics', name, out, {'ground_state': run, 'metastable': run})
-    return run, stats, out
+        make_figure('dynamics', name, out, runs)
+    return {'run': run, 'stats': stats, 'data': tmp / 'data', 'out': out,
+            'layout': LabelledRun(tmp / 'data', 'syn')}
 
 
 def data(out, name):
     return json.loads((Path(out) / f'{name}.json').read_text())
 
 
-def test_plotted_statistics_are_the_analysis_output(analysed):
-    run, stats, out = analysed
-    saved = json.loads((run / 'analysis' / 'statistics.json').read_text())
-    fig3, fig5 = data(out, 'fig3_ground_state'), data(out, 'fig5_metastable')
-    for key, plotted in (('rate', fig3['rates']), ('lvr', fig5['lvr']), ('cv_isi', fig5['cv_isi'])):
-        table, pops = population_table(saved, key, fig3['areas'])
-        for i, area in enumerate(fig3['areas']):
-            for j, pop in enumerate(pops):
-                value = saved['populations'][area].get(pop, {}).get(key)
-                got = plotted[i][j]
-                assert (value is None and got is None) or got == pytest.approx(value, rel=1e-12)
-    assert fig3['areas'] == list(saved['populations'])
+def _matrix(values):
+    return np.array([[np.nan if v is None else v for v in row] for row in values], float)
 
 
-def test_rate_histograms_count_every_active_neuron(analysed):
-    run, _, out = analysed
-    fig5 = data(out, 'fig5_metastable')
-    with np.load(run / 'analysis' / 'series.npz') as f:
-        rates, offsets = f['neuron_rate'], f['pop_offsets']
-        labels = [str(x).split('/')[-1] for x in f['pop_labels']]
-    for pop, counts in fig5['rate_histograms'].items():
-        r = np.concatenate([rates[offsets[k]:offsets[k + 1]] for k, p in enumerate(labels) if p == pop])
-        assert sum(counts) == np.count_nonzero(r > 0), pop
+def test_plotted_numbers_are_the_layouts(drawn):
+    r = drawn['layout']
+    for name in ('fig3_ground_state', 'fig5_metastable'):
+        fig = data(drawn['out'], name)
+        assert fig['areas'] == AREAS and fig['label'] == 'syn'
+        for key, table in (('rates', r.pop_rates()), ('corrcoeff', r.corrcoeff()), ('lvr', r.pop_LvR())):
+            for i, area in enumerate(AREAS):
+                for j, pop in enumerate(fig['populations']):
+                    got = fig[key][i][j]
+                    assert (got is None and pop not in table[area]) or got == table[area][pop], (key, area, pop)
+        for area in fig['series_areas']:
+            np.testing.assert_array_equal(fig['rate_binned'][area], r.rate_time_series(area))
+            np.testing.assert_array_equal(fig['rate_auto_kernel'][area], r.rate_time_series(area, method='auto_kernel'))
+        assert fig['raster_window_ms'] == [1500., 2000.]      # the last 500 ms of a 2 s run
 
 
-def test_rate_bins_hold_at_least_one_spike_count_each():
-    t = 1.5
-    edges = rate_bins(t, 100.)
-    counts = np.arange(1, 200) / t                         # the rates k spikes in t s can take
-    per_bin = np.histogram(counts, edges)[0]
-    assert per_bin.min() >= 1 and edges[0] < 1 / t and np.all(np.diff(edges) > 0)
+def test_raster_shows_the_lowest_ids_of_each_population(drawn):
+    r, fig = drawn['layout'], data(drawn['out'], 'fig3_ground_state')
+    gids = r.network_gids()
+    s = fig['raster']['V1']
+    first, last = gids[('V1', '23E')]
+    d = r.spikes('V1', '23E')
+    n = last - first + 1                                   # a small area: every neuron drawn
+    keep = (d[:, 0] < first + n) & (d[:, 1] >= 1500.) & (d[:, 1] <= 2000.)
+    rows = np.array(s['row'])
+    assert np.count_nonzero(rows < n) == keep.sum()
+    np.testing.assert_array_equal(np.sort(np.array(s['times_ms'])[rows < n]), np.sort(d[keep, 1]))
 
 
-def test_fc_figure_plots_the_analysis_fc_and_its_similarity(analysed):
-    run, stats, out = analysed
-    fig8 = data(out, 'fig8_functional_connectivity')
-    with np.load(run / 'analysis' / 'series.npz') as f:
-        key = 'fc_sim_synaptic_input' if fig8['signal'] == 'synaptic_input' else 'fc_sim'
-        np.testing.assert_allclose(np.array(fig8['fc_sim'], float), f[key])
-        np.testing.assert_allclose(np.array(fig8['fc_exp'], float), f['fc_exp'])
-    fc = stats['functional_connectivity']
-    expected = fc['synaptic_input']['similarity_exp'] if fig8['signal'] == 'synaptic_input' \
-        else fc['similarity_exp']
-    assert fig8['similarity_exp'] == pytest.approx(expected)
-    assert 'DOWN-SCALED' in fig8['scale'] or 'N_scaling 1,' in fig8['scale']
+def test_figures_equal_our_statistics_where_both_exist(drawn):
+    """Rates and LvR plotted from the layout are the run's statistics.json numbers (upstream's
+    open window and LvR mean: `rate`, `lvr_upstream`), computed there by another code path."""
+    stats = json.loads((drawn['run'] / 'analysis' / 'statistics.json').read_text())
+    fig = data(drawn['out'], 'fig5_metastable')
+    for i, area in enumerate(AREAS):
+        for j, pop in enumerate(fig['populations']):
+            s = stats['populations'][area].get(pop)
+            if s is None:
+                assert fig['rates'][i][j] is None and fig['lvr'][i][j] is None
+                continue
+            assert fig['rates'][i][j] == pytest.approx(s['rate'], rel=1e-12)
+            assert fig['lvr'][i][j] == pytest.approx(s['lvr_upstream'], rel=1e-12)
 
 
-def test_an_unanalysed_run_is_refused_with_the_command_to_run(tmp_path):
-    from mam_pynn.analysis.synthetic import default_layout, make_run_dir
-    run = make_run_dir(tmp_path / 'raw', default_layout(50, ['V1', 'V2']), t_sim=300.)
-    with pytest.raises(FileNotFoundError, match=f"run `mam analyze {run}` first"):
-        make_figure('dynamics', 'fig3_ground_state', tmp_path / 'f', {'ground_state': run})
+def test_fc_figure_plots_the_layouts_fc_and_its_similarity(drawn):
+    from mam_pynn.analysis.statistics import load_experimental_fc
+    fig8 = data(drawn['out'], 'fig8_functional_connectivity')
+    sim = drawn['layout'].functional_connectivity('synaptic_input')
+    np.testing.assert_array_equal(_matrix(fig8['fc_sim']), sim)
+    exp = load_experimental_fc(AREAS)
+    np.testing.assert_array_equal(_matrix(fig8['fc_exp']), exp)
+    iu = np.triu_indices(len(AREAS), 1)
+    assert fig8['similarity_exp'] == pytest.approx(np.corrcoef(sim[iu], exp[iu])[0, 1], rel=1e-12)
+    assert fig8['areas'] == AREAS
+
+
+def test_the_published_labels_are_read_with_original_data(drawn, tmp_path):
+    """`mam figures dynamics --original-data DIR`: the same layout under upstream's labels
+    gives the same figures (of the rasters' run only the spike files are read, as upstream's
+    Fig. 5 does); --label overrides a label; a missing file is one line naming it and the
+    figure."""
+    import shutil
+    published = tmp_path / 'published'
+    for state, (label, _) in STATES.items():       # the layout as the authors' labels name it
+        shutil.copytree(drawn['data'] / 'syn', published / label)
+        (published / label / 'custom_params_syn').rename(published / label / f'custom_params_{label}')
+        for f in (published / label / 'recordings').glob('syn-spikes-*.npy'):
+            f.rename(f.with_name(f.name.replace('syn-', f'{label}-', 1)))
+    shutil.rmtree(published / STATES['metastable_spikes'][0] / 'Analysis')   # its rasters need only spikes
+    out = tmp_path / 'out'
+    mam_figures('dynamics', out, '--original-data', str(published))
+    for name in FIGURES:
+        ours, theirs = data(drawn['out'], name), data(out / 'dynamics', name)
+        for key in set(ours) - {'label', 'spikes_label'}:
+            assert theirs[key] == ours[key], (name, key)
+    assert data(out / 'dynamics', 'fig3_ground_state')['label'] == STATES['ground_state'][0]
+    assert data(out / 'dynamics', 'fig5_metastable')['spikes_label'] == STATES['metastable_spikes'][0]
+    (published / 'lacking' / 'Analysis').mkdir(parents=True)
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, '-m', 'mam_pynn.cli', 'figures', 'dynamics', '--out', str(out),
+                          '--original-data', str(published), '--label', 'ground_state=lacking'],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    line = res.stderr.strip().splitlines()[-1]
+    assert 'lacking/Analysis/rate_time_series_full/rate_time_series_full_Parameters.json: missing' in line \
+        or 'lacking/Analysis/pop_rates.json: missing' in line, line
+    assert 'fig3_ground_state reads it' in line
 
 
 TINY = {'backend': 'nest',
@@ -113,6 +164,7 @@ def test_the_dynamics_workflow_simulates_analyses_and_draws(tmp_path):
     stats = json.loads((out / 'runs' / 'metastable' / 'analysis' / 'statistics.json').read_text())
     fig5 = data(out / 'dynamics', 'fig5_metastable')
     assert fig5['areas'] == ['V1', 'V2', 'V4'] == list(stats['populations'])
+    assert (out / 'runs' / 'layout' / 'metastable' / 'Analysis' / 'pop_rates.json').is_file()
     assert 'N_scaling 0.002' in fig5['scale'] and 'χ = 1.9' in fig5['scale']
     # a second call redraws nothing
     before = {p: p.stat().st_mtime_ns for p in (out / 'dynamics').iterdir()}
@@ -129,4 +181,4 @@ def test_cluster_mode_writes_job_scripts_instead_of_simulating(tmp_path):
         assert '#SBATCH --nodes=2' in script and 'simulate --config' in script, script
         assert not (out / 'runs' / state / 'summary.json').exists()
     assert 'submit them' in res.stdout + res.stderr
-    assert not (out / 'dynamics').exists()
+    assert not list((out / 'dynamics').glob('*.png'))   # no figures drawn (the folder is made first)

@@ -108,7 +108,7 @@ def _generator_inputs(net, model):
 
 
 def test_external_poisson_rates_in_nest(model_v1_v2, built_v1_v2):
-    M, (plan, net) = model_v1_v2, built_v1_v2
+    M, (_, net) = model_v1_v2, built_v1_v2
     row = {name: i for i, name in enumerate(M.structure_vec)}
     rate_ext = M.params['input_params']['rate_ext']
     inputs = _generator_inputs(net, 'poisson_generator')

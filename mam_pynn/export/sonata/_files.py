@@ -15,7 +15,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ...io import atomic_write_text
+from ...faults import write_error, writing
+from ...io import atomic_write_text, h5_create
 
 
 CELL_TEMPLATE = 'nest:iaf_psc_exp'
@@ -37,8 +38,9 @@ def _write_json(path: Path, obj) -> None:
 def _write_component(path: Path, obj) -> None:
     """Small parameter files (hundreds of them): plain writes, the export is only
     complete once mam_export.json is written (atomically, last)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj) + '\n')
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj) + '\n')
 
 
 def _write_types_csv(path: Path, rows: list[dict]) -> None:
@@ -58,18 +60,27 @@ class _AtomicH5:
         self.tmp = self.path.with_name('.' + self.path.name + '.tmp')
 
     def __enter__(self) -> h5py.File:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = h5py.File(self.tmp, 'w')
-        self.f.attrs['version'] = np.array([0, 1], dtype=np.uint32)
-        self.f.attrs['magic'] = np.uint32(0x0A7A)
+        with writing(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.f = h5_create(self.tmp)
+            self.f.attrs['version'] = np.array([0, 1], dtype=np.uint32)
+            self.f.attrs['magic'] = np.uint32(0x0A7A)
         return self.f
 
-    def __exit__(self, exc_type, *_):
-        self.f.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            with writing(self.path):
+                self.f.close()
+                if exc_type is None:
+                    os.replace(self.tmp, self.path)
+        except BaseException:
             self.tmp.unlink(missing_ok=True)
+            raise
+        if exc is not None:
+            self.tmp.unlink(missing_ok=True)
+            failed = write_error(self.path, exc)   # a failed write names the file
+            if failed is not None and failed is not exc:
+                raise failed from exc
 
 
 _H5 = {}   # per process: one dataset-creation property list and HDF5 type per dtype

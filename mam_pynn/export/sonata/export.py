@@ -6,6 +6,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from ...io import make_dir
 from .._tables import network_tables
 from ._files import _log, _write_json, _write_types_csv
 from .configs import _write_configs
@@ -44,7 +45,7 @@ def export_sonata(M, sim_params: dict | None, out_dir, seed: int | None = None,
                               f"pass overwrite=True (mam export --overwrite) to replace it")
     t0 = time.perf_counter()
     t = network_tables(M, sim_params, seed)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     (out / 'mam_export.json').unlink(missing_ok=True)   # written again when complete
     for old in [*(out / 'network').glob('edges*.h5'), *(out / 'network').glob('edge_types*.csv')]:
         old.unlink()   # edge files of an earlier export here

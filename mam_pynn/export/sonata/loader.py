@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from ...faults import DamagedFileError, reading
+from ...io import read_json
 
 
 # =========================================================================== the way back
@@ -16,9 +18,12 @@ _NEST_CELL_KEYS = ('E_L', 'V_th', 'V_reset', 'C_m', 'tau_m', 'tau_syn_ex', 'tau_
 
 
 def _read_types(path: Path) -> dict[int, dict]:
-    with open(path) as f:
+    with reading(path), open(path) as f:
         rows = list(csv.DictReader(f, delimiter=' '))
-    return {int(r.pop('node_type_id' if 'node_type_id' in r else 'edge_type_id')): r for r in rows}
+        for i, r in enumerate(rows):
+            if None in r or None in r.values():
+                raise ValueError(f"row {i + 2} does not have the header's {len(r) - (None in r)} columns")
+        return {int(r.pop('node_type_id' if 'node_type_id' in r else 'edge_type_id')): r for r in rows}
 
 
 def _resolve(cfg: dict, value: str) -> Path:
@@ -38,9 +43,11 @@ def edge_files(circuit_dir) -> list[Path]:
     """The files of edges between areas of a circuit written by :func:`export_sonata`
     (one per target area; the external inputs' file excluded), from its circuit_config.json."""
     circuit_dir = Path(circuit_dir)
-    config = json.loads((circuit_dir / 'circuit_config.json').read_text())
-    config['manifest'] = {**config['manifest'], '$BASE_DIR': str(circuit_dir)}
-    return _area_edge_files(config)
+    path = circuit_dir / 'circuit_config.json'
+    with reading(path):
+        config = read_json(path)
+        config['manifest'] = {**config['manifest'], '$BASE_DIR': str(circuit_dir)}
+        return _area_edge_files(config)
 
 
 class SonataCircuit:
@@ -58,24 +65,31 @@ class SonataCircuit:
         cfg_path = self.dir / 'circuit_config.json'
         if not cfg_path.exists():
             raise FileNotFoundError(f"{cfg_path} not found: not a SONATA circuit directory")
-        self.config = json.loads(cfg_path.read_text())
-        self.config['manifest'] = {k: v.replace('$BASE_DIR', str(self.dir)) if k != '$BASE_DIR'
-                                   else str(self.dir) for k, v in self.config['manifest'].items()}
+        with reading(cfg_path):     # every file's name and place comes from this one
+            self.config = read_json(cfg_path)
+            self.config['manifest'] = {k: v.replace('$BASE_DIR', str(self.dir)) if k != '$BASE_DIR'
+                                       else str(self.dir) for k, v in self.config['manifest'].items()}
+            models_dir = _resolve(self.config, self.config['components']['point_neuron_models_dir'])
+            nodes = self.config['networks']['nodes']
+            main = next((n for n in nodes if Path(n['nodes_file']).name == 'nodes.h5'), None)
+            if main is None:
+                raise ValueError(f"{cfg_path} lists no network/nodes.h5: not a circuit written by mam_pynn")
+            types_path = _resolve(self.config, main['node_types_file'])
+            nodes_path = _resolve(self.config, main['nodes_file'])
+            self.edge_files()
         sim_path = self.dir / 'simulation_config.json'
-        self.sim_config = json.loads(sim_path.read_text()) if sim_path.exists() else {}
+        with reading(sim_path):
+            self.sim_config = read_json(sim_path) if sim_path.exists() else {}
+            run = dict(self.sim_config.get('run', {}))
+            dt = float(run['dt']) if run.get('dt') is not None else None
+            self.t_sim = float(run.get('tstop', 0.0))
         self.chunk_edges = chunk_edges
-        models_dir = _resolve(self.config, self.config['components']['point_neuron_models_dir'])
-        nodes = self.config['networks']['nodes']
-        main = next((n for n in nodes if Path(n['nodes_file']).name == 'nodes.h5'), None)
-        if main is None:
-            raise ValueError(f"{cfg_path} lists no network/nodes.h5: not a circuit written by mam_pynn")
-        types = _read_types(_resolve(self.config, main['node_types_file']))
+        types = _read_types(types_path)
         if not all('area' in r and 'population' in r for r in types.values()):
-            raise ValueError("node types lack the 'area'/'population' columns of a mam_pynn export")
-        run = self.sim_config.get('run', {})
+            raise DamagedFileError(types_path, "no 'area'/'population' columns of a mam_pynn export")
         self.areas, self.structure, self.sizes, self.v_init = [], {}, {}, {}
         pops, neuron = [], None
-        with h5py.File(_resolve(self.config, main['nodes_file']), 'r') as f:
+        with reading(nodes_path), h5py.File(nodes_path, 'r') as f:
             for area in f['nodes']:
                 g = f['nodes'][area]
                 tid = g['node_type_id'][:]
@@ -85,32 +99,41 @@ class SonataCircuit:
                 ends = np.concatenate([cuts, [tid.size]])
                 self.structure[area] = []
                 for s, e in zip(starts, ends):
-                    row = types[int(tid[s])]
-                    if row['area'] != area:
-                        raise ValueError(f"node type {tid[s]} of population {area} names area {row['area']}")
-                    params = json.loads((models_dir / row['dynamics_params']).read_text())
-                    neuron = neuron or {k: float(params[k]) for k in _NEST_CELL_KEYS}
+                    row = types.get(int(tid[s]))
+                    if row is None or row['area'] != area:
+                        raise DamagedFileError(types_path, f"node type {tid[s]} of {nodes_path.name} "
+                                               f"is {'missing' if row is None else 'of area ' + row['area']}"
+                                               f", not of area {area}")
+                    params_path = models_dir / row['dynamics_params']
+                    with reading(params_path):
+                        params = read_json(params_path)
+                        neuron = neuron or {k: float(params[k]) for k in _NEST_CELL_KEYS}
+                        i_e = float(params.get('I_e', 0.0))
                     pop = row['population']
                     self.structure[area].append(pop)
                     self.sizes[(area, pop)] = int(e - s)
-                    pops.append(PopulationSpec(area, pop, int(e - s), float(params.get('I_e', 0.0))))
+                    pops.append(PopulationSpec(area, pop, int(e - s), i_e))
         meta_path = self.dir / 'mam_export.json'
-        self.meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        order = self.meta.get('areas') or sorted(self.structure)
-        self.areas = [a for a in order if a in self.structure]
+        with reading(meta_path):
+            self.meta = read_json(meta_path) if meta_path.exists() else {}
+            order = self.meta.get('areas') or sorted(self.structure)
+            self.areas = [str(a) for a in order if a in self.structure]
+            if neuron is None:
+                raise ValueError(f"{nodes_path} holds no neurons")
+            nparams = dict(self.meta.get('params', {}).get('neuron_params', {}))
+            v0 = (float(nparams.get('V0_mean', neuron['E_L'])), float(nparams.get('V0_sd', 0.0)))
+            if dt is None and self.meta.get('dt_ms') is not None:
+                dt = float(self.meta['dt_ms'])
         self.offsets = {a: dict(zip(self.structure[a], np.cumsum(
             [0] + [self.sizes[(a, p)] for p in self.structure[a]])[:-1].tolist())) for a in self.areas}
-        nparams = self.meta.get('params', {}).get('neuron_params', {})
-        dt = run.get('dt', self.meta.get('dt_ms'))
         if dt is None:
             raise ValueError(f"{self.dir}: neither simulation_config.json (run.dt) nor mam_export.json "
                              f"(dt_ms) gives the resolution the delays were drawn for")
         self.plan = NetworkPlan(areas=self.areas, structure={a: self.structure[a] for a in self.areas},
-                                neuron_params=neuron, v0_mean=float(nparams.get('V0_mean', neuron['E_L'])),
-                                v0_sd=float(nparams.get('V0_sd', 0.0)), dt=float(dt),
+                                neuron_params=neuron, v0_mean=v0[0], v0_sd=v0[1], dt=dt,
                                 populations=[p for a in self.areas for p in pops if p.area == a])
         self.plan.poisson = self._read_generators(models_dir, PoissonSpec)
-        self.t_sim = float(run.get('tstop', 0.0))
+        self.n_edges()   # every edge file opens and has its datasets: checked before any run
 
     def _read_generators(self, models_dir, PoissonSpec) -> list:
         """poisson_generator nodes and their (one weight, one delay) edges -> Poisson inputs."""
@@ -123,14 +146,16 @@ class SonataCircuit:
                                       "(external='spikes') are not loaded back; export with "
                                       "external='poisson_generator'")
         out = []
-        with h5py.File(_resolve(self.config, ext[0]['nodes_file']), 'r') as f:
+        ext_path = _resolve(self.config, ext[0]['nodes_file'])
+        with reading(ext_path), h5py.File(ext_path, 'r') as f:
             tid = f['nodes/external/node_type_id'][:]
         edges = next((e for e in self.config['networks']['edges']
                       if Path(e['edges_file']).name == 'external_edges.h5'), None)
         if edges is None:
             raise ValueError(f"{self.dir}/circuit_config.json lists external_nodes.h5 but not "
                              f"external_edges.h5: the circuit is incomplete")
-        with h5py.File(_resolve(self.config, edges['edges_file']), 'r') as f:
+        edges_path = _resolve(self.config, edges['edges_file'])
+        with reading(edges_path), h5py.File(edges_path, 'r') as f:
             for name in f['edges']:
                 g = f['edges'][name]
                 area = g['target_node_id'].attrs['node_population']
@@ -145,7 +170,9 @@ class SonataCircuit:
                     ids = np.sort(tgt[sel]) - first
                     if not np.array_equal(ids, np.arange(self.sizes[(area, pop)])):
                         raise ValueError(f"generator node {node} does not drive every neuron of {area}/{pop}")
-                    rate = json.loads((models_dir / row['dynamics_params']).read_text())['rate']
+                    rate_path = models_dir / row['dynamics_params']
+                    with reading(rate_path):
+                        rate = read_json(rate_path)['rate']
                     out.append(PoissonSpec((area, pop), float(rate), float(w[sel][0]), float(d[sel][0]),
                                            row.get('origin', 'external')))
         return out
@@ -164,8 +191,12 @@ class SonataCircuit:
         """Edges between areas, from the files' shapes (nothing read)."""
         total = 0
         for path in self.edge_files():
-            with h5py.File(path, 'r') as f:
-                total += sum(g['target_node_id'].shape[0] for g in f['edges'].values())
+            with reading(path), h5py.File(path, 'r') as f:
+                for g in f['edges'].values():
+                    n = g['target_node_id'].shape[0]
+                    if any(g[k].shape != (n,) for k in ('source_node_id', '0/syn_weight', '0/delay')):
+                        raise ValueError(f"{path}: the datasets of {g.name} differ in length")
+                    total += n
         return total
 
     def edge_files(self) -> list[Path]:
@@ -173,7 +204,7 @@ class SonataCircuit:
         return _area_edge_files(self.config)
 
     def _iter_file_edges(self, path: Path):
-        with h5py.File(path, 'r') as f:
+        with reading(path), h5py.File(path, 'r') as f:
             for name in f['edges']:
                 g = f['edges'][name]
                 sa = g['source_node_id'].attrs['node_population']

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...io import write_sonata_spikes
+from ...io import make_dir, write_sonata_spikes
 from ._files import _log
 from .loader import SonataCircuit, load_sonata
 
@@ -65,9 +65,10 @@ def simulate_sonata(circuit_dir, sim_params: dict | None = None, backend: str = 
 
     import yaml
 
-    from ...io import atomic_write_json, atomic_write_text
+    from ...io import atomic_write_text
     from ...network.builder import build_network, make_backend
     from ...params import content_hash
+    from ...simulation import check_run_dir, publish_summary
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if progress else None
     circuit = load_sonata(circuit_dir)
     sim_params = dict(sim_params or {})
@@ -83,9 +84,8 @@ def simulate_sonata(circuit_dir, sim_params: dict | None = None, backend: str = 
               'populations': {a: {p: {'first_id': int(circuit.offsets[a][p]), 'size': circuit.sizes[(a, p)]}
                                   for p in circuit.structure[a]} for a in circuit.areas}}
     out = Path(out_dir) if out_dir is not None else Path('runs') / f"sonata-{content_hash(config)}"
-    if (out / 'summary.json').exists():
-        raise FileExistsError(f"run directory {out} already holds a finished run (summary.json)")
-    out.mkdir(parents=True, exist_ok=True)
+    check_run_dir(out)     # neither a finished run nor an unfinished one's leftovers
+    make_dir(out)
     atomic_write_text(out / 'config.yaml', yaml.safe_dump(json.loads(json.dumps(config, default=str)),
                                                           sort_keys=False))
     t0 = time.perf_counter()
@@ -110,7 +110,7 @@ def simulate_sonata(circuit_dir, sim_params: dict | None = None, backend: str = 
                'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                'num_processes': n_proc, 'threads': n_threads, 'spikes': total,
                'mean_rate_hz': total / n_neurons / (T / 1000.)}
-    atomic_write_json(out / 'summary.json', summary)
+    publish_summary(out, summary)
     be.end()
     if progress:
         _log(f"simulated SONATA circuit: {n_neurons} neurons, {n_edges} edges, {T:g} ms, "
