@@ -70,7 +70,7 @@ def hdf5_dataset_cost_us(parent: Path, n: int = 3000, size: int = 4000) -> float
     import h5py
     import numpy as np
 
-    from mam_pynn.export.sonata import _new_dataset, _new_group
+    from mam_pynn.export.sonata._files import _new_dataset, _new_group
     data = np.zeros(size, np.uint64)
     path = parent / 'hdf5_floor.h5'
     with h5py.File(path, 'w') as f:
@@ -105,7 +105,8 @@ def main(argv=None) -> int:
     ap.add_argument('--baseline', default=None, help='an earlier sonata.py to measure beside this one')
     ap.add_argument('--json', default=None, metavar='FILE', help='also write every measurement (and the command) here')
     args = ap.parse_args(argv)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    from mam_pynn.mpi import available_cpus
+    cpus = available_cpus()
     workers = [int(w) for w in args.workers.split(',')] if args.workers else sorted({1, cpus})
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix='bench_sonata_', dir=args.dir))
     sim = {'t_sim': 100.}

@@ -12,6 +12,11 @@ upstream's and whether each target is met:
   rate within 25 % (populations below 0.01 spikes/s with both matrices are listed apart).
 
     python benchmarks/bench_stabilization.py [--cached] [--out K_prime.npy]
+        [--iterations 8] [--refinements 7] [--scan-step STEP] [--compare-step 0.01]
+
+Fewer iterations and refinements and coarser scans of the 5E/6E drive (in the
+stabilization and in locating the transitions; the defaults are the stabilization's) give
+rougher numbers in less time: CI's smoke run (benchmarks/smoke.sh).
 
 ``--cached`` reads K' from the cache that ``K_stable: true`` and the figures use
 (computing it if missing) instead of timing a fresh run.
@@ -25,7 +30,8 @@ import numpy as np
 from mam_pynn.data import data_file
 from mam_pynn.model import MultiAreaModel
 from mam_pynn.theory import Theory
-from mam_pynn.theory.stabilization import (HISTORY_KEYS, MARGIN, STABILIZATION_THEORY,
+from mam_pynn.theory.stabilization import (HISTORY_KEYS, MARGIN, MAX_ITERATIONS, REFINEMENTS,
+                                           STABILIZATION_THEORY,
                                            TARGET_FACTOR, _Problem, cached_stabilization,
                                            factor_6E, find_transition, paper_network,
                                            stabilize)
@@ -47,9 +53,9 @@ def with_K(net, K, f5=1.):
     return new
 
 
-def transition(net, K):
+def transition(net, K, step=0.01):
     """Drive factor f5 at which the paper network's rates jump to high activity (0.001)."""
-    bracket = find_transition(_Problem(net, STABILIZATION_THEORY), K, np.arange(1., 1.5, 0.01),
+    bracket = find_transition(_Problem(net, STABILIZATION_THEORY), K, np.arange(1., 1.5, step),
                               refinements=2, verbose=False)
     return np.inf if bracket is None else bracket[0]
 
@@ -64,6 +70,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--cached', action='store_true', help="use the cached K' (no timing)")
     ap.add_argument('--out', help="save our K' (.npy)")
+    ap.add_argument('--iterations', type=int, default=MAX_ITERATIONS, help='most corrections')
+    ap.add_argument('--refinements', type=int, default=REFINEMENTS, help='bisections of each transition')
+    ap.add_argument('--scan-step', type=float, default=None,
+                    help="step of the stabilization's 5E/6E drive scan (default: its own scan)")
+    ap.add_argument('--compare-step', type=float, default=0.01,
+                    help="step of the scan locating the transitions of upstream's K' and ours")
     args = ap.parse_args()
     net = paper_network()
     K_raw = np.array(net.K_matrix)[:, :-1]
@@ -76,7 +88,9 @@ def main():
         how = f"cached ({res['path']}; computed in {wall:.1f} s)"
     else:
         history = []
-        K_ours = stabilize(net, history=history)
+        scan = None if args.scan_step is None else np.arange(1., TARGET_FACTOR + MARGIN, args.scan_step)
+        K_ours = stabilize(net, history=history, iterations=args.iterations, scan=scan,
+                           refinements=args.refinements)
         wall = time.perf_counter() - t0
         how = f"{wall:.1f} s"
     if args.out:
@@ -93,7 +107,7 @@ def main():
 
     d_ours, d_orig = K_ours - K_raw, K_orig - K_raw
     corr = np.corrcoef(d_ours.ravel(), d_orig.ravel())[0, 1]
-    f_c = {'orig': transition(net, K_orig), 'ours': transition(net, K_ours)}
+    f_c = {label: transition(net, K, args.compare_step) for label, K in (('orig', K_orig), ('ours', K_ours))}
     rates, conv = {}, {}
     for label, K in (('orig', K_orig), ('ours', K_ours)):
         rates[label], conv[label] = ground_state(K)

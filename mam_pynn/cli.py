@@ -68,7 +68,7 @@ def cmd_export(cfg, args):
 
 def cmd_analyze(cfg, args):
     from .analysis import analyze_run
-    analyze_run(args.run_dir, t_min=args.t_min)
+    analyze_run(args.run_dir, t_min=args.t_min, workers=args.workers)
 
 
 def cmd_preprocess(cfg, args):
@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('run_dir', metavar='RUN_DIR', help='a finished run (holds summary.json)')
     p.add_argument('--t-min', type=float, default=None,
                    help="skip this initial transient (ms; default: analyze_run's default)")
+    p.add_argument('--workers', type=int, default=None, metavar='N',
+                   help='processes analysing the areas (default: the CPUs available, fewer if '
+                        'memory is short; 1 for small runs); the results do not depend on it')
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser('preprocess', parents=[common], help="write a finished run into upstream's "

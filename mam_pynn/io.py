@@ -179,15 +179,17 @@ def h5_create(path: str | os.PathLike):
     return h5py.File(h5py.h5f.create(os.fsencode(str(path)), h5py.h5f.ACC_TRUNC, fapl=fapl))
 
 
-def write_sonata_spikes(path: str | os.PathLike, area_spikes: dict) -> int:
-    """Write ``{population: (node_ids, times_ms)}`` as a SONATA spike file, each
-    population sorted by time (then node id), atomically; return the spike count."""
+def write_sonata_spikes(path: str | os.PathLike, area_spikes) -> int:
+    """Write ``{population: (node_ids, times_ms)}`` (or an iterable of such pairs, made
+    one population at a time) as a SONATA spike file, each population sorted by time
+    (then node id), atomically; return the spike count."""
     import numpy as np
     total = 0
+    items = area_spikes.items() if hasattr(area_spikes, 'items') else area_spikes
     with atomic_path(path) as tmp, h5_create(tmp) as f:
         sonata_file_attrs(f)
         root = f.create_group('spikes')
-        for name, (ids, times) in area_spikes.items():
+        for name, (ids, times) in items:
             ids, times = np.asarray(ids), np.asarray(times, dtype=np.float64)
             order = np.lexsort((ids, times))
             g = root.create_group(name)

@@ -1,5 +1,6 @@
 """The MPI rank layout from the launcher's environment, without importing MPI: what the
-network backends and the distributed run need to know (mpirun, srun, PMIx)."""
+network backends and the distributed run need to know (mpirun, srun, PMIx); and the
+CPUs this process may use (parallel export and analysis)."""
 from __future__ import annotations
 
 import os
@@ -14,3 +15,20 @@ def mpi_rank_size() -> tuple[int, int]:
         if rank_var in os.environ and size_var and size_var in os.environ:
             return int(os.environ[rank_var]), int(os.environ[size_var])
     return 0, 1
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the OS could give now without swapping (Linux's MemAvailable); None elsewhere."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

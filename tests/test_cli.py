@@ -113,10 +113,11 @@ def test_unwritable_output_exits_5(tmp_path, capsys):
 def test_analyze_t_min_defaults_to_analyze_run(monkeypatch):
     import mam_pynn.analysis as analysis
     seen = []
-    monkeypatch.setattr(analysis, 'analyze_run', lambda run_dir, t_min: seen.append(t_min))
+    monkeypatch.setattr(analysis, 'analyze_run',
+                        lambda run_dir, t_min, workers: seen.append((t_min, workers)))
     assert main(['analyze', 'some_run']) == 0
-    assert main(['analyze', 'some_run', '--t-min', '200']) == 0
-    assert seen == [None, 200.]
+    assert main(['analyze', 'some_run', '--t-min', '200', '--workers', '3']) == 0
+    assert seen == [(None, None), (200., 3)]
 
 
 @pytest.mark.parametrize('key, value', [

@@ -11,8 +11,11 @@ def main(argv=None) -> int:
                    help=f"skip this initial transient (ms, default {DEFAULT_PARAMS['t_min']:g})")
     p.add_argument('--force', action='store_true', help='recompute even if results are stored')
     p.add_argument('--no-figures', action='store_true')
+    p.add_argument('--workers', type=int, default=None, metavar='N',
+                   help='processes analysing the areas (default: as many as CPUs and memory allow)')
     args = p.parse_args(argv)
-    analyze_run(args.run_dir, t_min=args.t_min, force=args.force, figures=not args.no_figures)
+    analyze_run(args.run_dir, t_min=args.t_min, force=args.force, figures=not args.no_figures,
+                workers=args.workers)
     return 0
 
 

@@ -26,7 +26,10 @@ from mam_pynn.io import atomic_path, atomic_write_json, make_dir
 from mam_pynn.params import content_hash
 
 from . import statistics as st
-from .spikes import RunInfo, SpikeFile, iter_areas, read_run_info, recorded_only, sample_neurons
+from mam_pynn.mpi import available_cpus, available_memory_bytes
+
+from .spikes import (RunDirError, RunInfo, SpikeFile, population_spikes, read_run_info, recorded_only,
+                     sample_neurons)
 
 #: bump when a definition changes, so stored results are recomputed
 ANALYSIS_VERSION = 2   # 2: spectrum segment recorded, cc bootstrap SE, synaptic-input FC
@@ -44,6 +47,10 @@ DEFAULT_PARAMS = {
     'spectrum_overlap': 0.5,
     'seed': 0,                # neuron sampling
 }
+# a worker's peak memory over the largest area's spike data (64-bit ids and times),
+# measured on the full-scale synthetic run (benchmarks/bench_analysis.py)
+AREA_MEMORY_FACTOR = 3.0
+PARALLEL_MIN_BYTES = 16 * 2 ** 20
 UPSTREAM_CC_NEURONS = 2000   # upstream's correlation sample: the first active neurons by id
 STATS_FILE = 'statistics.json'
 SERIES_FILE = 'series.npz'
@@ -109,58 +116,124 @@ def cache_key(info: RunInfo, params: dict) -> str:
                          'params': params, 'version': ANALYSIS_VERSION})
 
 
-def compute_statistics(info: RunInfo, params: dict, verbose: bool = True) -> tuple[dict, dict]:
-    """All statistics of a run: (scalars for JSON, arrays for NPZ)."""
+def area_statistics(info: RunInfo, params: dict, area: str) -> dict:
+    """Everything one area's spikes give: its populations' and its own scalars, rate
+    series and single-neuron values, one population at a time. Areas are independent
+    (see :func:`compute_statistics`)."""
+    t_min, t_max, bin_ms = params['t_min'], params['t_max'], params['bin_ms']
+    duration = t_max - t_min
+    ids, times, sorting = SpikeFile(info.spike_file).read_area(area, t_min, t_max)
+    pops_out, labels, sizes, series = {}, [], [], []
+    per_neuron = {'rate': [], 'cv_isi': [], 'lvr': []}
+    counts = np.zeros(st.n_bins(t_min, t_max, bin_ms), np.int64)   # the area's histogram
+    for ps in population_spikes(info.populations[area], ids, times, t_min, t_max, sorting):
+        rates = st.neuron_rates(ps.neuron, ps.size, duration)
+        cv, cv_upstream, lv = st.irregularity(ps.neuron, ps.times, ps.size, t_ref=params['t_ref'])
+        hist = st.spike_histogram(ps.times, t_min, t_max, bin_ms)
+        counts += hist
+        if params['cc_sample'] == 'upstream':   # upstream: the first <= 2000 active neurons by id
+            sample = np.unique(ps.neuron)[:UPSTREAM_CC_NEURONS]
+        else:
+            sample = sample_neurons(ps, params['cc_neurons'], seed=params['seed'])
+        cc = st.correlation_matrix(st.count_matrix(ps.neuron, ps.times, sample, t_min, t_max, bin_ms))
+        pops_out[ps.population.name] = {
+            'size': ps.size, 'spikes': len(ps),
+            'rate': st.population_rate(len(ps), ps.size, duration),
+            'rate_sd': float(rates.std()) if ps.size else float('nan'),
+            'rate_median': float(np.median(rates)) if ps.size else float('nan'),
+            'silent_fraction': float(np.mean(rates == 0)) if ps.size else float('nan'),
+            'cv_isi': st.nanmean(cv), 'cv_isi_upstream': cv_upstream,
+            'lvr': st.nanmean(lv), 'lvr_upstream': st.upstream_mean(lv),
+            'n_irregularity': int(np.isfinite(lv).sum()),
+            'synchrony': st.counts_synchrony(hist),
+            'corrcoef': st.mean_off_diagonal(cc), 'corrcoef_se': st.bootstrap_mean_cc_se(cc, seed=params['seed']),
+            'cc_neurons': int(sample.size)}
+        for key, vals in (('rate', rates), ('cv_isi', cv), ('lvr', lv)):
+            per_neuron[key].append(vals)
+        labels.append(ps.population.label)
+        sizes.append(ps.size)
+        series.append(st.counts_to_rates(hist, ps.size, bin_ms))
+    n_area = info.area_size(area)
+    n_spikes = sum(p['spikes'] for p in pops_out.values())   # the histogram drops a last partial bin
+    per_neuron = {k: np.concatenate(v) for k, v in per_neuron.items()}
+    area_out = {
+        'size': n_area, 'spikes': n_spikes,
+        'rate': st.population_rate(n_spikes, n_area, duration),
+        'cv_isi': st.nanmean(per_neuron['cv_isi']),
+        'lvr': st.nanmean(per_neuron['lvr']), 'lvr_upstream': st.upstream_mean(per_neuron['lvr']),
+        'synchrony': st.counts_synchrony(counts)}
+    return {'populations': pops_out, 'area': area_out, 'labels': labels, 'sizes': sizes,
+            'pop_series': series, 'area_series': st.counts_to_rates(counts, n_area, bin_ms),
+            'neuron': {k: v.astype(np.float32) for k, v in per_neuron.items()}}
+
+
+def default_workers(info: RunInfo) -> int:
+    """Processes for the areas: one for a small run (under PARALLEL_MIN_BYTES of spikes
+    in its largest area: starting processes would cost more than it saves), else the
+    CPUs available, no more than there are areas, and no more than half the available
+    memory allows at AREA_MEMORY_FACTOR x the largest area's spike data each."""
+    largest = SpikeFile(info.spike_file).largest_area_bytes()
+    if largest < PARALLEL_MIN_BYTES:
+        return 1
+    workers = min(available_cpus(), len(info.areas))
+    per_area = AREA_MEMORY_FACTOR * largest
+    available = available_memory_bytes()
+    if per_area > 0 and available is not None:
+        workers = min(workers, int(0.5 * available // per_area))
+    return max(1, workers)
+
+
+def map_areas(info: RunInfo, params: dict, workers: int, verbose: bool = True) -> dict:
+    """{area: area_statistics(...)} by ``workers`` processes (forked on Linux), each
+    holding one area at a time, largest first; the same function as in one process, so
+    the same numbers."""
+    areas = sorted(info.areas, key=lambda a: -info.area_size(a))
+    out = {}
+
+    def done(area, res):
+        out[area] = res
+        _log(verbose, f"  [{len(out)}/{len(areas)}] {area}: {res['area']['spikes']} spikes, "
+                      f"{res['area']['rate']:.2f} spikes/s")
+
+    if workers <= 1:
+        for area in areas:
+            done(area, area_statistics(info, params, area))
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    ctx = mp.get_context('fork' if sys.platform.startswith('linux') else 'spawn')
+    with ProcessPoolExecutor(min(workers, len(areas)), mp_context=ctx) as pool:
+        futures = {pool.submit(area_statistics, info, params, a): a for a in areas}
+        for fut in as_completed(futures):
+            done(futures[fut], fut.result())
+    return out
+
+
+def compute_statistics(info: RunInfo, params: dict, verbose: bool = True,
+                       workers: int | None = 1) -> tuple[dict, dict]:
+    """All statistics of a run: (scalars for JSON, arrays for NPZ). The areas are
+    analysed by ``workers`` processes (None: :func:`default_workers`), then combined."""
     t_min, t_max, bin_ms = params['t_min'], params['t_max'], params['bin_ms']
     duration = t_max - t_min
     nb = st.n_bins(t_min, t_max, bin_ms)
+    unknown = set(SpikeFile(info.spike_file).areas) - set(info.populations)
+    if unknown:
+        raise RunDirError(f"{info.spike_file} has spikes of areas not in config.yaml: {sorted(unknown)}")
+    workers = default_workers(info) if workers is None else int(workers)
+    _log(verbose and workers > 1, f"  {workers} processes")
+    by_area = map_areas(info, params, workers, verbose)
     pops_out, areas_out = {}, {}
-    pop_labels, pop_series, area_series = [], [], []
+    pop_labels, pop_series, area_series, offsets = [], [], [], [0]
     per_neuron = {'rate': [], 'cv_isi': [], 'lvr': []}
-    offsets = [0]
-    sf = SpikeFile(info.spike_file)
-    for i, (area, pops) in enumerate(iter_areas(info, t_min, t_max, sf)):
-        pops_out[area] = {}
-        area_vals = {'rate': [], 'cv_isi': [], 'lvr': []}
-        for name, ps in pops.items():
-            rates = st.neuron_rates(ps.neuron, ps.size, duration)
-            cv = st.cv_isi(ps.neuron, ps.times, ps.size)
-            lv = st.lvr(ps.neuron, ps.times, ps.size, t_ref=params['t_ref'])
-            if params['cc_sample'] == 'upstream':   # upstream: the first <= 2000 active neurons by id
-                sample = np.unique(ps.neuron)[:UPSTREAM_CC_NEURONS]
-            else:
-                sample = sample_neurons(ps, params['cc_neurons'], seed=params['seed'])
-            cc = st.correlation_matrix(st.count_matrix(ps.neuron, ps.times, sample, t_min, t_max, bin_ms))
-            pops_out[area][name] = {
-                'size': ps.size, 'spikes': len(ps),
-                'rate': st.population_rate(len(ps), ps.size, duration),
-                'rate_sd': float(rates.std()) if ps.size else float('nan'),
-                'rate_median': float(np.median(rates)) if ps.size else float('nan'),
-                'silent_fraction': float(np.mean(rates == 0)) if ps.size else float('nan'),
-                'cv_isi': st.nanmean(cv), 'cv_isi_upstream': st.cv_isi_upstream(ps.neuron, ps.times, ps.size),
-                'lvr': st.nanmean(lv), 'lvr_upstream': st.upstream_mean(lv),
-                'n_irregularity': int(np.isfinite(lv).sum()),
-                'synchrony': st.synchrony(ps.times, t_min, t_max, bin_ms),
-                'corrcoef': st.mean_off_diagonal(cc), 'corrcoef_se': st.bootstrap_mean_cc_se(cc, seed=params['seed']),
-                'cc_neurons': int(sample.size)}
-            for key, vals in (('rate', rates), ('cv_isi', cv), ('lvr', lv)):
-                per_neuron[key].append(vals.astype(np.float32))
-                area_vals[key].append(vals)
-            offsets.append(offsets[-1] + ps.size)
-            pop_labels.append(ps.population.label)
-            pop_series.append(st.rate_series(ps.times, ps.size, t_min, t_max, bin_ms))
-        all_times = np.concatenate([ps.times for ps in pops.values()])
-        n_area = info.area_size(area)
-        lv_all = np.concatenate(area_vals['lvr'])
-        areas_out[area] = {
-            'size': n_area, 'spikes': int(all_times.size),
-            'rate': st.population_rate(all_times.size, n_area, duration),
-            'cv_isi': st.nanmean(np.concatenate(area_vals['cv_isi'])),
-            'lvr': st.nanmean(lv_all), 'lvr_upstream': st.upstream_mean(lv_all),
-            'synchrony': st.synchrony(all_times, t_min, t_max, bin_ms)}
-        area_series.append(st.rate_series(all_times, n_area, t_min, t_max, bin_ms))
-        _log(verbose, f"  [{i + 1}/{len(info.areas)}] {area}: {all_times.size} spikes, "
-                      f"{areas_out[area]['rate']:.2f} spikes/s")
+    for area in info.areas:
+        res = by_area.pop(area)
+        pops_out[area], areas_out[area] = res['populations'], res['area']
+        pop_labels += res['labels']
+        pop_series += res['pop_series']
+        area_series.append(res['area_series'])
+        offsets += list(offsets[-1] + np.cumsum(res['sizes']))
+        for key in per_neuron:
+            per_neuron[key].append(res['neuron'][key])
 
     pop_series = np.array(pop_series).reshape(len(pop_labels), nb)
     area_series = np.array(area_series).reshape(len(info.areas), nb)
@@ -279,11 +352,14 @@ def load_results(analysis_dir: Path, key: str) -> tuple[dict, dict] | None:
 
 
 def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool = True,
-                force: bool = False, verbose: bool = True, **params) -> dict:
+                force: bool = False, verbose: bool = True, workers: int | None = None,
+                **params) -> dict:
     """Statistics (and figures) of a finished run; prints progress and a one-line summary.
 
     ``t_min`` (None: ``DEFAULT_PARAMS['t_min']``) and ``params`` override
-    ``DEFAULT_PARAMS`` (t_max, t_ref, bin_ms, sigma_ms, cc_neurons, ...).
+    ``DEFAULT_PARAMS`` (t_max, t_ref, bin_ms, sigma_ms, cc_neurons, ...). ``workers``:
+    processes analysing the areas (None: :func:`default_workers`); the results do not
+    depend on it.
     Returns the statistics dict (as stored in ``analysis/statistics.json``) plus
     ``files`` (what was written) and ``from_cache``.
     """
@@ -302,7 +378,7 @@ def analyze_run(run_dir: str | Path, t_min: float | None = None, figures: bool =
     loaded = None if force else load_results(analysis_dir, key)
     if loaded is None:
         _log(verbose, f"analyzing {run_dir} ({len(info.areas)} areas, window {p['t_min']:g}-{p['t_max']:g} ms)")
-        stats, arrays = compute_statistics(info, p, verbose)
+        stats, arrays = compute_statistics(info, p, verbose, workers)
         # figures of the previous results would look current: remove them (by name, in
         # this run's figure folder, in case the run directory was moved)
         for f in _read_manifest(analysis_dir).get('figures', []):

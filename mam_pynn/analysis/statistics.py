@@ -53,28 +53,25 @@ def intervals(neuron: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.nda
     return neuron[1:][same], np.diff(times)[same]
 
 
-def cv_isi(neuron: np.ndarray, times: np.ndarray, size: int,
-           min_intervals: int = MIN_INTERVALS) -> np.ndarray:
-    """Per-neuron CV (std/mean, ddof=0) of the ISIs; NaN below ``min_intervals`` ISIs."""
-    owner, isi = intervals(neuron, times)
+def _cv_of_intervals(owner: np.ndarray, isi: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(per-neuron CV (std/mean, ddof=0) of the ISIs, number of ISIs per neuron)."""
     n = np.bincount(owner, minlength=size).astype(float)
     with np.errstate(invalid='ignore', divide='ignore'):
         mean = np.bincount(owner, isi, minlength=size) / n
         var = np.bincount(owner, (isi - mean[owner]) ** 2, minlength=size) / n
-        cv = np.sqrt(var) / mean
+        return np.sqrt(var) / mean, n
+
+
+def cv_isi(neuron: np.ndarray, times: np.ndarray, size: int,
+           min_intervals: int = MIN_INTERVALS) -> np.ndarray:
+    """Per-neuron CV (std/mean, ddof=0) of the ISIs; NaN below ``min_intervals`` ISIs."""
+    cv, n = _cv_of_intervals(*intervals(neuron, times), size)
     cv[n < max(min_intervals, 1)] = np.nan
     return cv
 
 
-def lvr(neuron: np.ndarray, times: np.ndarray, size: int, t_ref: float = DEFAULT_T_REF,
-        min_intervals: int = MIN_INTERVALS) -> np.ndarray:
-    """Per-neuron revised local variation LvR (Shinomoto et al. 2009).
-
-    LvR = 3/(n-1) sum_i (1 - 4 I_i I_{i+1} / (I_i + I_{i+1})^2) (1 + 4 R / (I_i + I_{i+1}))
-    over the n ISIs I of a neuron, R = ``t_ref`` (ms). About 1 for Poisson spiking
-    with dead time R, 0 for regular spiking. NaN below ``min_intervals`` ISIs.
-    """
-    owner, isi = intervals(neuron, times)
+def _lvr_of_intervals(owner: np.ndarray, isi: np.ndarray, size: int, t_ref: float,
+                      min_intervals: int) -> np.ndarray:
     pair = owner[1:] == owner[:-1]
     i1, i2, who = isi[:-1][pair], isi[1:][pair], owner[1:][pair]
     s = i1 + i2
@@ -87,14 +84,40 @@ def lvr(neuron: np.ndarray, times: np.ndarray, size: int, t_ref: float = DEFAULT
     return out
 
 
+def lvr(neuron: np.ndarray, times: np.ndarray, size: int, t_ref: float = DEFAULT_T_REF,
+        min_intervals: int = MIN_INTERVALS) -> np.ndarray:
+    """Per-neuron revised local variation LvR (Shinomoto et al. 2009).
+
+    LvR = 3/(n-1) sum_i (1 - 4 I_i I_{i+1} / (I_i + I_{i+1})^2) (1 + 4 R / (I_i + I_{i+1}))
+    over the n ISIs I of a neuron, R = ``t_ref`` (ms). About 1 for Poisson spiking
+    with dead time R, 0 for regular spiking. NaN below ``min_intervals`` ISIs.
+    """
+    return _lvr_of_intervals(*intervals(neuron, times), size, t_ref, min_intervals)
+
+
 def cv_isi_upstream(neuron: np.ndarray, times: np.ndarray, size: int) -> float:
     """Upstream's population CV of ISI (analysis_helpers.pop_cv_isi): the mean of the
     per-neuron CVs over the neurons with >= 1 ISI, so a neuron with two spikes counts as
     CV 0; 0.0 without any. Ours (``cv_isi``) needs >= 2 ISIs. Upstream takes the spikes in
     the open window (t_min, t_max): select them so before calling."""
-    cv = cv_isi(neuron, times, size, min_intervals=1)
-    finite = cv[np.isfinite(cv)]
+    return _upstream_cv(cv_isi(neuron, times, size, min_intervals=1))
+
+
+def _upstream_cv(cv_one_interval: np.ndarray) -> float:
+    finite = cv_one_interval[np.isfinite(cv_one_interval)]
     return float(finite.mean()) if finite.size else 0.0
+
+
+def irregularity(neuron: np.ndarray, times: np.ndarray, size: int,
+                 t_ref: float = DEFAULT_T_REF) -> tuple[np.ndarray, float, np.ndarray]:
+    """(``cv_isi``, ``cv_isi_upstream``, ``lvr``) of one population from one pass over
+    its intervals (the same numbers as the three functions)."""
+    owner, isi = intervals(neuron, times)
+    cv, n = _cv_of_intervals(owner, isi, size)
+    cv[n < 1] = np.nan
+    upstream = _upstream_cv(cv)
+    cv[n < MIN_INTERVALS] = np.nan
+    return cv, upstream, _lvr_of_intervals(owner, isi, size, t_ref, MIN_INTERVALS)
 
 
 def upstream_mean(values: np.ndarray) -> float:
@@ -126,7 +149,12 @@ def spike_histogram(times: np.ndarray, t_min: float, t_max: float, bin_ms: float
 def rate_series(times: np.ndarray, size: int, t_min: float, t_max: float,
                 bin_ms: float = 1.) -> np.ndarray:
     """Binned population rate (spikes/s per neuron)."""
-    return spike_histogram(times, t_min, t_max, bin_ms) / (max(size, 1) * bin_ms / 1000.)
+    return counts_to_rates(spike_histogram(times, t_min, t_max, bin_ms), size, bin_ms)
+
+
+def counts_to_rates(counts: np.ndarray, size: int, bin_ms: float = 1.) -> np.ndarray:
+    """Spike counts per bin of ``size`` neurons as a rate (spikes/s per neuron)."""
+    return counts / (max(size, 1) * bin_ms / 1000.)
 
 
 def gaussian_kernel(sigma_ms: float, bin_ms: float, cutoff: float = 5.) -> np.ndarray:
@@ -154,9 +182,13 @@ def smooth(series: np.ndarray, sigma_ms: float, bin_ms: float = 1.) -> np.ndarra
 
 def synchrony(times: np.ndarray, t_min: float, t_max: float, bin_ms: float = 1.) -> float:
     """CV (std/mean) of the population spike count histogram; NaN without spikes."""
-    h = spike_histogram(times, t_min, t_max, bin_ms)
-    m = h.mean()
-    return float(h.std() / m) if m > 0 else float('nan')
+    return counts_synchrony(spike_histogram(times, t_min, t_max, bin_ms))
+
+
+def counts_synchrony(counts: np.ndarray) -> float:
+    """:func:`synchrony` of a spike count histogram."""
+    m = counts.mean()
+    return float(counts.std() / m) if m > 0 else float('nan')
 
 
 def sorted_membership(sorted_values: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +209,10 @@ def count_matrix(neuron: np.ndarray, times: np.ndarray, sample: np.ndarray,
     from scipy.sparse import csr_matrix
     nb = n_bins(t_min, t_max, bin_ms)
     sample = np.asarray(sample, np.int64)
-    hit, row = sorted_membership(sample, neuron)
+    row_of = np.full(max(int(neuron.max(initial=-1)), int(sample.max(initial=-1))) + 1, -1, np.int64)
+    row_of[sample] = np.arange(sample.size)      # a table lookup per spike, not a search
+    row = row_of[neuron]
+    hit = row >= 0
     col = np.floor((times[hit] - t_min) / bin_ms).astype(np.int64)
     ok = (col >= 0) & (col < nb)
     return csr_matrix((np.ones(ok.sum()), (row[hit][ok], col[ok])), shape=(sample.size, nb))
@@ -269,17 +304,24 @@ def power_spectrum_upstream(series: np.ndarray, bin_ms: float = 1.) -> tuple[np.
 
 def bootstrap_mean_cc_se(cc: np.ndarray, draws: int = 50, seed: int = 0) -> float:
     """Sampling error of the mean pairwise correlation: the SD over bootstrap resamples
-    of the neurons (with replacement) of the mean off-diagonal entry of ``cc``."""
+    of the neurons (with replacement) of the mean off-diagonal entry of ``cc``.
+
+    A resample is its multiplicities m (how often each neuron was drawn): its pairs of
+    distinct neurons k != l number m_k m_l, so its mean is m'Cm / m'Fm with C the finite
+    off-diagonal entries (0 elsewhere) and F their indicator; all draws at once, in
+    numpy's own loops (no BLAS threads: the same result in any process)."""
     n = cc.shape[0]
     if n < 3:
         return float('nan')
-    rng = np.random.default_rng(seed)
-    means = []
-    for _ in range(draws):
-        idx = np.sort(rng.integers(0, n, n))
-        sub = cc[np.ix_(idx, idx)]
-        off = sub[idx[:, None] != idx[None, :]]     # pairs of distinct neurons
-        means.append(nanmean(off))
+    idx = np.random.default_rng(seed).integers(0, n, (draws, n))
+    m = np.bincount((idx + n * np.arange(draws)[:, None]).ravel(),
+                    minlength=draws * n).reshape(draws, n).astype(float)
+    finite = np.isfinite(cc)
+    np.fill_diagonal(finite, False)
+    pairs = (np.einsum('di,ij->dj', m, finite.astype(float)) * m).sum(1) \
+        if finite.sum() < n * (n - 1) else n * n - (m * m).sum(1)   # exact: integers
+    with np.errstate(invalid='ignore', divide='ignore'):
+        means = (np.einsum('di,ij->dj', m, np.where(finite, cc, 0.)) * m).sum(1) / pairs
     return float(np.nanstd(means))
 
 

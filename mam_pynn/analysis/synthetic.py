@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from mam_pynn.io import atomic_write_json, atomic_write_text
+from mam_pynn.io import atomic_write_json, atomic_write_text, write_sonata_spikes
 from mam_pynn.params import AREA_LIST, POPULATION_LIST, content_hash, network_defaults, sim_defaults
 
 # rough laminar shares of a 1 mm^2 column's neurons (about V1's)
@@ -93,12 +93,6 @@ def poisson_trains(n: int, rate_hz: float, t_stop: float, rng, dead_time: float 
     return trains
 
 
-def write_spike_file(path: Path, area_spikes: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    """SONATA spike file, each area's spikes sorted by time."""
-    from ..io import write_sonata_spikes
-    write_sonata_spikes(path, area_spikes)
-
-
 def make_run_dir(run_dir: str | Path, layout: dict | None = None, t_sim: float = 2000.,
                  rates: dict[str, float] | None = None, modulation: float = 0.3,
                  shared: float = 0.5, rate_spread: float = 0.5, seed: int = 0,
@@ -119,24 +113,23 @@ def make_run_dir(run_dir: str | Path, layout: dict | None = None, t_sim: float =
     step = 1.0  # ms
     n_steps = int(np.ceil(t_sim / step))
     signals = activity_signals(len(layout), n_steps, rng, shared=shared)
-    area_spikes = {}
-    n_neurons = n_spikes = 0
-    for a, (area, pops) in enumerate(layout.items()):
-        profile = np.clip(1. + modulation * signals[a], 0., None)
-        profile /= profile.mean()
-        ids, ts = [], []
-        for pop, entry in pops.items():
-            size = int(entry['size'])
-            mean_rate = float(rates[pop])
-            r = mean_rate * rng.lognormal(-0.5 * rate_spread ** 2, rate_spread, size)
-            neuron, times = modulated_poisson(r, profile, step, rng)
-            keep = times < t_sim
-            ids.append(neuron[keep] + int(entry['first_id']))
-            ts.append(times[keep])
-            n_neurons += size
-        area_spikes[area] = (np.concatenate(ids), np.concatenate(ts))
-        n_spikes += area_spikes[area][0].size
-    write_spike_file(run_dir / 'spikes.h5', area_spikes)
+    n_neurons = sum(int(e['size']) for pops in layout.values() for e in pops.values())
+
+    def area_spikes():   # one area at a time: memory of one area, also at full scale
+        for a, (area, pops) in enumerate(layout.items()):
+            profile = np.clip(1. + modulation * signals[a], 0., None)
+            profile /= profile.mean()
+            ids, ts = [], []
+            for pop, entry in pops.items():
+                size = int(entry['size'])
+                r = float(rates[pop]) * rng.lognormal(-0.5 * rate_spread ** 2, rate_spread, size)
+                neuron, times = modulated_poisson(r, profile, step, rng)
+                keep = times < t_sim
+                ids.append(neuron[keep] + int(entry['first_id']))
+                ts.append(times[keep])
+            yield area, (np.concatenate(ids), np.concatenate(ts))
+
+    n_spikes = write_sonata_spikes(run_dir / 'spikes.h5', area_spikes())
 
     sim_params = sim_defaults()
     t_requested = float(t_sim if t_requested is None else t_requested)

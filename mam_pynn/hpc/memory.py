@@ -28,23 +28,25 @@ from ..network.nest_fast import NEST_MAX_CONNECTIONS_PER_VP, min_virtual_process
 # target, so a rank holds 1/P of neurons and synapses. Measured here with NEST 3.10:
 # - the ring buffers of iaf_psc_exp cost ~32 bytes per neuron and delay slot
 #   ((min_delay + max_delay) / dt slots; 10k neurons at 15 vs 385 slots);
-# - a neuron connected to a spike_recorder costs ~33 kB: NEST keeps, per neuron, a
-#   connector for its connections to devices, whose first block holds 1024 connections
-#   (10k/20k recorded neurons: +330/+680 MB at Prepare). Recording fewer areas saves it.
+# - a neuron connected to a spike_recorder costs 1024 x the synapse's size + ~0.8 kB: NEST
+#   keeps, per neuron, a connector for its connections to devices, whose first block holds
+#   1024 connections: ~33 kB with static_synapse (10k/20k recorded neurons: +330/+680 MB
+#   at Prepare), ~9 kB with the static_synapse_hom_w_hpc the NEST fast path uses
+#   (nest_fast.RECORDER_SYNAPSE; the fit gives 9.1 kB). Recording fewer areas saves it.
 # - a Target of the presynaptic table is one 64-bit word per (neuron, VP with targets).
 # base, neuron, synapse and recorded-neuron costs: least squares over 10 real runs of
-# 0.2-6 GB, 1 rank x 1 thread, NEST 3.10 wheel (hpc/calibrate_memory.py --fit; table in
-# hpc/results/memory_calibration.json; every size within 2.2 %, leave-one-out within 4.5 % but
-# for the smallest, base-only run: +15 %). Checked on 2 MPI ranks (within 7 %, low) and
-# 2 threads (within 1 %): hpc/results/README.md. Not checkable here: P x T > 2, where
-# MPI buffers and target tables across many VPs grow.
+# 0.2-3.3 GB, 1 rank x 1 thread, NEST 3.10 wheel, recording as built since issue 24
+# (hpc/calibrate_memory.py --fit; table in hpc/results/memory_calibration.json; every size
+# within 5.7 %, leave-one-out within 6.8 %). Checked, with the recording of before issue 24,
+# on 2 MPI ranks (within 7 %, low) and 2 threads (within 1 %): hpc/results/README.md. Not
+# checkable here: P x T > 2, where MPI buffers and target tables across many VPs grow.
 MEMORY_COSTS = {
-    'base_mb': 207.0,            # Python, numpy, pyNN, NEST, mam_pynn, the model
+    'base_mb': 203.0,            # Python, numpy, pyNN, NEST, mam_pynn, the model
     'per_thread_mb': 8.0,        # per OpenMP thread (NEST's per-thread containers)
-    'neuron_bytes': 3600.0,      # node, per-neuron tables (one slot per synapse type)
+    'neuron_bytes': 3880.0,      # node, per-neuron tables (one slot per synapse type)
     'ring_slot_bytes': 32.0,     # per neuron and delay slot (measured)
-    'recorded_neuron_bytes': 32900.0,   # connector to the spike recorder (measured)
-    'synapse_bytes': 40.3,       # static_synapse with weight and delay + source table
+    'recorded_neuron_bytes': 9110.0,    # connector to the spike recorder (_hpc synapses)
+    'synapse_bytes': 39.6,       # static_synapse with weight and delay + source table
     'target_bytes': 8.0,         # one Target word (NEST source)
     'spike_bytes': 80.0,         # recorder event in NEST + the copies made when written
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -46,13 +47,34 @@ def _without_nest_config():
         os.environ['PATH'] = path
 
 
+# What pyNN imports but pyNN.nest never uses: libNeuroML, for the morphologies of
+# multi-compartment cells (pyNN.morphology, which pyNN.standardmodels imports): ~24 MB
+# resident. Hidden while pyNN.nest is imported (pyNN then runs without it), not after.
+_NOT_FOR_PYNN_NEST = ('neuroml',)
+
+
+@contextlib.contextmanager
+def _hidden_modules(names):
+    """``import`` of these (not yet imported) modules fails inside the block."""
+    hidden = [n for n in names if n not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+
+
 def import_pynn(simulator: str):
     """``pyNN.<simulator>``, imported without the harmless noise of pyNN.nest's import
     (its extension build, NEST's deprecation note; the NEST banner is silenced by
-    ``PYNEST_QUIET``, which ``mam`` sets); real warnings stay visible."""
+    ``PYNEST_QUIET``, which ``mam`` sets) and the modules it does not need; real warnings
+    stay visible."""
     if simulator != 'nest':
         return importlib.import_module(f'pyNN.{simulator}')
-    with warnings.catch_warnings(), _without_nest_config():
+    with warnings.catch_warnings(), _without_nest_config(), _hidden_modules(_NOT_FOR_PYNN_NEST):
         for message in _HARMLESS_IMPORT_WARNINGS:
             warnings.filterwarnings('ignore', message=message, category=UserWarning)
         return importlib.import_module('pyNN.nest')
@@ -95,6 +117,10 @@ class Backend:
 
     def add_step_current(self, spec, post) -> None:
         raise NotImplementedError
+
+    def reserve_recorders(self, areas: list, start_ms: float) -> None:
+        """Called before any population is created, with the areas whose spikes will be
+        recorded (NEST creates its recorders there, see nest_fast.RECORDER_SYNAPSE)."""
 
     def record_spikes(self, area: str, pops: list, start_ms: float) -> None:
         """Record all neurons of ``pops`` (handles, structure order) of one area."""

@@ -1,7 +1,8 @@
 """Build a :class:`NetworkPlan` on a backend, with progress and phase timings.
 
-Order as NEST recommends: all neurons, then devices (inputs, recorders), then
-connections — within areas first, then between them.
+Order: the spike recorders (NEST connects neurons to them most cheaply when they come
+first: nest_fast.RECORDER_SYNAPSE), all neurons, inputs, recording connections, then
+synapses — within areas first, then between them.
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ def build_network(plan, backend, recorded_areas=(), spike_start_ms=0.0, vm=None,
     say = progress or (lambda msg: None)
     backend.check_plan(plan)
     t0 = time.perf_counter()
+    recorded = [a for a in plan.areas if a in set(recorded_areas)]
+    backend.reserve_recorders(recorded, spike_start_ms)
     pops = {}
     for spec in plan.populations:
         pops[spec.key] = backend.create_population(spec, plan.neuron_params,
@@ -79,7 +82,6 @@ def build_network(plan, backend, recorded_areas=(), spike_start_ms=0.0, vm=None,
         backend.add_poisson(spec, pops[spec.target])
     for spec in plan.currents:
         backend.add_step_current(spec, pops[spec.target])
-    recorded = [a for a in plan.areas if a in set(recorded_areas)]
     unsimulated = [a for a in recorded_areas if a not in set(plan.areas)]
     if unsimulated and not set(AREA_LIST) <= set(recorded_areas):   # all areas: the default
         warnings.warn(f"areas_recorded {', '.join(unsimulated)} not simulated "

@@ -14,6 +14,10 @@ here, benchmarks/bench_nest_build.py compares the whole build with direct NEST):
   per population pair with a plain ``static_synapse`` and weights and delays
   drawn inside NEST, so nothing of the size "number of synapses" enters Python.
 Weights are passed to NEST in pA (the model's unit), delays in ms.
+
+Recording every neuron costs more memory than anything but the synapses (see
+``RECORDER_SYNAPSE``): the neurons reach the spike recorders through the smallest
+connection NEST 3.10 has, and the recorders are created before the neurons to allow it.
 """
 from __future__ import annotations
 
@@ -23,6 +27,25 @@ from ..units import if_curr_exp_params
 from .base import Backend, connection_arrays, import_pynn, lognormal_params
 
 NEURON_MODEL = 'iaf_psc_exp'   # what pyNN.nest's IF_curr_exp is with on-grid spikes
+
+# How neurons reach the spike recorders. NEST 3.10 gives every neuron connected to a device
+# a connector of its own whose first block holds 1024 connections, so a recorded neuron
+# costs 1024 x the synapse model's ``sizeof`` (plus ~0.8 kB): static_synapse 32 B (33 kB
+# per neuron, measured), static_synapse_hom_w 24 B (24.6 kB), static_synapse_hom_w_hpc 8 B
+# (9.0 kB), the smallest NEST has. The weight means nothing to a recorder; an _hpc model
+# stores its target as an index among the nodes of the target's thread, which must stay
+# below HPC_MAX_THREAD_NODES: true for recorders created before the neurons.
+RECORDER_SYNAPSE = 'static_synapse_hom_w_hpc'
+RECORDER_SYNAPSE_ANY_TARGET = 'static_synapse_hom_w'   # the smallest for any thread index
+HPC_MAX_THREAD_NODES = 65534
+
+
+def late_recorder_synapse() -> str:
+    """The cheapest synapse model to a recorder created now, after other nodes: the _hpc
+    model while the whole network has fewer nodes than an _hpc target index allows
+    (a node's index on its thread is below the number of nodes)."""
+    import nest
+    return RECORDER_SYNAPSE if nest.network_size < HPC_MAX_THREAD_NODES else RECORDER_SYNAPSE_ANY_TARGET
 
 
 def _pynn_nest():
@@ -36,9 +59,10 @@ def native_population_class():
     import nest
     from pyNN import common, recording, space
     from pyNN.nest import simulator
-    from pyNN.nest.recording import Multimeter, Recorder, SpikeDetector
+    from pyNN.nest.recording import Multimeter, Recorder
     from pyNN.parameters import LazyArray
     sim = _pynn_nest()
+    SpikeDetector = cheap_spike_detector_class()
 
     class LazyRecorder(Recorder):
         """pyNN.nest's Recorder, whose two NEST devices are created on first use
@@ -153,6 +177,26 @@ def native_population_class():
     return NativePopulation
 
 
+def cheap_spike_detector_class():
+    """pyNN.nest's SpikeDetector connecting the cells with :func:`late_recorder_synapse`
+    instead of static_synapse (same spikes, a quarter to three quarters of the memory)."""
+    import nest
+    from pyNN.nest import simulator
+    from pyNN.nest.recording import SpikeDetector
+
+    class CheapSpikeDetector(SpikeDetector):
+        def connect_to_cells(self):
+            assert not self._connected
+            if len(self._all_ids) > 0:
+                nest.Connect(nest.NodeCollection(sorted(self._all_ids)), self.device,
+                             {'rule': 'all_to_all'},
+                             {'synapse_model': late_recorder_synapse(),
+                              'delay': simulator.state.min_delay})
+            self._connected = True
+
+    return CheapSpikeDetector
+
+
 # NEST 3.10: "at most 134217726 connections supported per virtual process and synapse model"
 NEST_MAX_CONNECTIONS_PER_VP = 134_217_726
 
@@ -166,6 +210,9 @@ def min_virtual_processes(n_synapses: int, margin: float = 1.02) -> int:
 class NestBackend(Backend):
     """pyNN.nest populations; NEST-native connections, inputs and recorders."""
     name = 'nest'
+    # True: record as this backend did before issue 24 (recorders created after the
+    # neurons, static_synapse): for the benchmark and the test that compare the two
+    legacy_recording = False
 
     def __init__(self):
         import nest
@@ -249,15 +296,35 @@ class NestBackend(Backend):
         self.nest.Connect(gen, post.node_collection, 'all_to_all',
                           {'synapse_model': 'static_synapse', 'weight': 1.0, 'delay': self.dt})
 
+    def reserve_recorders(self, areas, start_ms):
+        """The spike recorders of ``areas``, created before any neuron so that their index
+        on every thread is small enough for RECORDER_SYNAPSE. NEST puts node id g on
+        virtual process g mod VPs: parrot neurons (never connected) pad the recorders
+        to a multiple of the VPs, so every neuron sits where it would without them and
+        draws the same random numbers (the same network, the same spikes)."""
+        if self.legacy_recording or not areas:
+            return
+        for area in areas:
+            self._spike_recorders[area] = self.nest.Create('spike_recorder',
+                                                           params={'start': float(start_ms)})
+        pad = -len(areas) % int(self.nest.total_num_virtual_procs)
+        if pad:
+            self.nest.Create('parrot_neuron', pad)
+
     def record_spikes(self, area, pops, start_ms):
         self._area_index(area, pops)
-        sr = self.nest.Create('spike_recorder', params={'start': float(start_ms)})
+        sr = self._spike_recorders.get(area)
+        if sr is None:
+            sr = self._spike_recorders[area] = self.nest.Create(
+                'spike_recorder', params={'start': float(start_ms)})
+            model = 'static_synapse' if self.legacy_recording else late_recorder_synapse()
+        else:
+            model = RECORDER_SYNAPSE
         # one Connect per area, not per population (each Connect call has a fixed cost)
         nodes = pops[0].node_collection
         for pop in pops[1:]:
             nodes = nodes + pop.node_collection
-        self.nest.Connect(nodes, sr)
-        self._spike_recorders[area] = sr
+        self.nest.Connect(nodes, sr, syn_spec={'synapse_model': model})
 
     def record_vm(self, area, pops_and_counts, vm_dict):
         self._area_index(area, [p for p, _ in pops_and_counts])

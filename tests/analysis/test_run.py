@@ -340,3 +340,20 @@ def test_drawing_keeps_the_users_matplotlib_backend(small_run, tmp_path, session
     backend, open_figures = res.stdout.split()[-2:]
     assert backend == ('svg' if session == 'chosen' else 'agg')
     assert open_figures == '0'
+
+
+def test_areas_in_parallel_give_exactly_the_serial_results(small_run):
+    """Issue 24: the areas analysed by 3 processes give bit for bit what one process
+    gives (scalars and every array), whatever order the processes finish in."""
+    from mam_pynn.analysis.run import analysis_params, compute_statistics, _jsonable
+    from mam_pynn.analysis.spikes import read_run_info, recorded_only
+    info = recorded_only(read_run_info(small_run))
+    p = analysis_params(info, t_min=500.)
+    serial, serial_arrays = compute_statistics(info, p, verbose=False, workers=1)
+    parallel, parallel_arrays = compute_statistics(info, p, verbose=False, workers=3)
+    assert json.dumps(_jsonable(parallel), sort_keys=True) == json.dumps(_jsonable(serial), sort_keys=True)
+    assert list(parallel['areas']) == list(info.areas)
+    assert set(parallel_arrays) == set(serial_arrays)
+    for key, value in serial_arrays.items():
+        np.testing.assert_array_equal(parallel_arrays[key], value, err_msg=key)
+    assert serial['network']['spikes'] > 1000

@@ -236,3 +236,28 @@ def test_bootstrap_se_of_the_mean_correlation_shrinks_with_more_neurons():
     se_small, se_large = st.bootstrap_mean_cc_se(cc(30)), st.bootstrap_mean_cc_se(cc(300))
     assert 0 < se_large < se_small
     assert np.isnan(st.bootstrap_mean_cc_se(np.eye(2)))
+
+
+def test_bootstrap_se_equals_resampling_the_matrix():
+    """Issue 24: the multiplicity form equals the definition computed directly: each
+    resample's sub-matrix cc[idx, idx], its entries of distinct neurons, NaN left out."""
+    rng = np.random.default_rng(5)
+
+    def direct(cc, draws=50, seed=0):
+        idx_all = np.random.default_rng(seed).integers(0, len(cc), (draws, len(cc)))
+        means = []
+        for idx in idx_all:
+            sub = cc[np.ix_(idx, idx)]
+            off = sub[idx[:, None] != idx[None, :]]
+            off = off[np.isfinite(off)]
+            means.append(off.mean() if off.size else np.nan)
+        return np.nanstd(means)
+
+    for n, silent in ((3, 1), (8, 0), (60, 3), (200, 0)):
+        x = rng.normal(size=(n, 400)) + 0.5 * rng.normal(size=400)
+        x[:silent] = 0.        # rows without variance: NaN correlations
+        with np.errstate(invalid='ignore', divide='ignore'):
+            cc = np.corrcoef(x)
+        expected = direct(cc)
+        assert np.isfinite(expected) or n == 3
+        np.testing.assert_allclose(st.bootstrap_mean_cc_se(cc), expected, rtol=1e-12, atol=1e-15)

@@ -22,13 +22,16 @@ def _env():
 
 def test_import_pynn_nest_is_quiet_but_keeps_real_warnings(tmp_path):
     code = ("import os, warnings; os.environ['PYNEST_QUIET'] = '1'\n"
-            "from mam_pynn.network.base import import_pynn; import_pynn('nest')\n"
-            "warnings.warn('a real warning')\n")
+            "import sys; from mam_pynn.network.base import import_pynn; import_pynn('nest')\n"
+            "warnings.warn('a real warning')\n"
+            # libNeuroML (pyNN.morphology's, unused by pyNN.nest) is not loaded, yet importable
+            "print('neuroml loaded:', 'neuroml' in sys.modules); import neuroml.writers\n")
     out = subprocess.run([sys.executable, '-W', 'default', '-c', code], cwd=tmp_path,
                          env=_env(), capture_output=True, text=True, check=True)
     text = out.stdout + out.stderr
     assert not [n for n in NOISE if n in text], text
     assert 'a real warning' in text
+    assert 'neuroml loaded: False' in text
 
 
 def test_mam_simulate_prints_no_start_up_noise(tmp_path):

@@ -4,7 +4,6 @@ not depend on the number of processes.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...mpi import available_cpus
 from .._tables import NetworkTables
 from ._files import _AtomicH5, _Progress
 from .writer import _write_area_pair
@@ -87,7 +87,7 @@ def _remove_leftovers(out: Path) -> None:
 
 def default_workers() -> int:
     """Processes for writing edges: the CPUs this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    return available_cpus()
 
 
 def _write_all_edges(t: NetworkTables, out: Path, et_ids: dict, chunk_edges: int, workers: int) -> dict:
