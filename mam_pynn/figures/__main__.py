@@ -24,18 +24,24 @@ def main(argv=None) -> int:
     data.add_argument('--original-data', metavar='DIR',
                       help="dynamics: the authors' published data, read with upstream's labels")
     p.add_argument('--label', action='append', default=[], metavar='STATE=LABEL',
-                   help='dynamics: read this label for a state, e.g. metastable=99c0024e...')
+                   help='read this label for a state, e.g. metastable=99c0024e... (dynamics) or '
+                   'fig9_K_prime=LABEL (meanfield: an upstream run of Fig. 9 in its data_path)')
     args = p.parse_args(argv)
 
     def draw():
         runs = None
-        if args.paper != 'dynamics' and (args.original_data or args.label):
-            raise ValueError("--original-data and --label are for the dynamics figures")
-        if args.paper != 'dynamics' and args.data:
+        from .dynamics import parse_labels
+        if args.paper != 'dynamics' and args.original_data:
+            raise ValueError("--original-data is for the dynamics figures (upstream publishes no "
+                             "data of Schuecker et al.'s Fig. 9: give its run with --data and --label)")
+        if args.paper != 'dynamics' and (args.data or args.label):
             from ..analysis.layout import LabelledRun
-            runs = {state: LabelledRun(args.data, state) for state in states_needed(args.paper)}
+            labels, needed = parse_labels(args.label), states_needed(args.paper)
+            if not args.data or set(labels) - set(needed):
+                raise ValueError(f"--label needs --data and one of the states {', '.join(needed)}")
+            runs = {state: LabelledRun(args.data, labels.get(state, state)) for state in needed}
         elif args.data or args.original_data:
-            from .dynamics import parse_labels, readers
+            from .dynamics import readers
             runs = readers(args.data or args.original_data, original=bool(args.original_data),
                            overrides=parse_labels(args.label))
         make_figures(args.paper, args.out, args.figures, runs)

@@ -374,3 +374,30 @@ def test_make_figures_draws_those_whose_runs_are_given(monkeypatch, tmp_path, ca
     assert 'fig9_simulation' in drawn
     with pytest.raises(ValueError, match='every dynamics figure reads runs'):
         F.make_figures('dynamics', tmp_path)
+
+
+def test_fig9_reads_a_run_under_another_label(fig9_runs, tmp_path):
+    """--data with --label: Fig. 9 drawn from a run labelled as upstream labels its runs (a
+    hash), in a copy of the data path, equals the figure drawn from our state names."""
+    import shutil
+    from mam_pynn.figures.__main__ import main
+    data = tmp_path / 'data'
+    shutil.copytree(fig9_runs, data)
+    (data / 'fig9_K_prime').rename(data / '3afaec94')
+    for f in (data / '3afaec94').rglob('*fig9_K_prime*'):       # upstream's names carry the label
+        f.rename(f.with_name(f.name.replace('fig9_K_prime', '3afaec94')))
+    assert main(['meanfield', 'fig9_simulation', '--out', str(tmp_path / 'own'),
+                 '--data', str(fig9_runs)]) == 0
+    assert main(['meanfield', 'fig9_simulation', '--out', str(tmp_path / 'relabelled'),
+                 '--data', str(data), '--label', 'fig9_K_prime=3afaec94']) == 0
+    own, relabelled = (json.loads((tmp_path / d / 'fig9_simulation.json').read_text())
+                       for d in ('own', 'relabelled'))
+    for v in (own, relabelled):
+        for variant in v['variants'].values():
+            assert variant.pop('run').endswith(('fig9_K_prime', 'fig9_raw_K', '3afaec94'))
+    assert relabelled['variants'] == own['variants']
+    # a state Fig. 9 does not read, and --label without --data: one line each (exit 2)
+    assert main(['meanfield', 'fig9_simulation', '--out', str(tmp_path / 'x'),
+                 '--data', str(data), '--label', 'metastable=3afaec94']) == 2
+    assert main(['meanfield', 'fig9_simulation', '--out', str(tmp_path / 'x'),
+                 '--label', 'fig9_K_prime=3afaec94']) == 2
