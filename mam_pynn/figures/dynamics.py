@@ -199,47 +199,162 @@ def fig5_metastable(out_dir, stats: LabelledRun, spikes: LabelledRun) -> list:
     return state_figure(out_dir, 'fig5_metastable', 'Fig. 5: metastable state', stats, spikes)
 
 
-def fig8_functional_connectivity(out_dir, run: LabelledRun) -> list:
-    """Simulated (synaptic input) vs experimental (fMRI) functional connectivity, with the
-    similarity r of their off-diagonal entries (Fig. 8 A, C)."""
-    from ..analysis.statistics import fc_similarity, load_experimental_fc
+def chi(run: LabelledRun) -> float:
+    """The run's cortico-cortical weight factor chi (custom_params; 1 if not given)."""
+    params = run.custom_params()
+    conn = (params.get('network_params') or {}).get('connection_params') or {}
+    return float(conn.get('cc_weights_factor', params.get('cc_weights_factor')) or 1.)
+
+
+def alluvial(ax, left: dict, right: dict, areas, names=('', ''), gap: float = 1.5, colors=None):
+    """An alluvial diagram of two partitions {area: cluster} of ``areas``: a column of
+    stacked blocks per partition (one unit of height per area, clusters in order of first
+    area), a band per (left, right) pair of clusters as wide as the areas they share,
+    coloured by the left cluster, the left blocks labelled with their areas."""
+    import matplotlib.colors as mcolors
+    areas = list(areas)
+    order = {side: list(dict.fromkeys(part[a] for a in areas)) for side, part in (('L', left), ('R', right))}
+    colors = colors or [mcolors.to_hex(c) for c in plt().get_cmap('tab10').colors]
+
+    def blocks(side):
+        y, out = 0., {}
+        for c in order[side]:
+            n = sum(1 for a in areas if (left if side == 'L' else right)[a] == c)
+            out[c] = [y, y + n]
+            y += n + gap
+        return out
+    lb, rb = blocks('L'), blocks('R')
+    total = max(max(v[1] for v in lb.values()), max(v[1] for v in rb.values()))
+    lpos = {c: v[0] for c, v in lb.items()}
+    rpos = {c: v[0] for c, v in rb.items()}
+    x = np.linspace(0.08, 0.92, 60)
+    s = 3 * ((x - 0.08) / 0.84) ** 2 - 2 * ((x - 0.08) / 0.84) ** 3
+    for lc in order['L']:
+        for rc in order['R']:
+            n = sum(1 for a in areas if left[a] == lc and right[a] == rc)
+            if not n:
+                continue
+            y0, y1 = lpos[lc], rpos[rc]
+            lpos[lc] += n
+            rpos[rc] += n
+            lo = y0 + (y1 - y0) * s
+            ax.fill_between(x, total - lo, total - lo - n, color=colors[order['L'].index(lc) % len(colors)],
+                            alpha=0.75, lw=0)
+    for side, bl, x0 in (('L', lb, 0.), ('R', rb, 0.92)):
+        for k, (c, (y0, y1)) in enumerate(bl.items()):
+            ax.add_patch(plt().Rectangle((x0, total - y1), 0.08, y1 - y0, color='0.15'))
+            ax.text(x0 + 0.04, total - 0.5 * (y0 + y1), str(c), color='w', ha='center', va='center',
+                    fontsize=8, fontweight='bold')
+            if side == 'L':
+                members = [a for a in areas if left[a] == c]
+                ax.text(-0.01, total - 0.5 * (y0 + y1), ' '.join(members), ha='right', va='center',
+                        fontsize=5.5, wrap=True)
+    ax.text(0.04, total + 0.8, names[0], ha='center', va='bottom', fontsize=8)
+    ax.text(0.96, total + 0.8, names[1], ha='center', va='bottom', fontsize=8)
+    ax.set_xlim(-0.45, 1.)
+    ax.set_ylim(-0.5, total + 2.5)
+    ax.axis('off')
+
+
+def fig8_interactions(out_dir, run: LabelledRun, ground: LabelledRun) -> list:
+    """Fig. 8 (upstream's Fig8_interactions.py): A-C the FC of the simulated synaptic input,
+    of the simulated BOLD signal and of fMRI, areas ordered by the Louvain communities of A;
+    D the similarity (Pearson r over all off-diagonal entries) of each run's synaptic-input
+    FC to fMRI against chi (here the runs of the ground and the metastable state), the
+    BOLD FC's (red) and the structural connectivity's (dashed); E, F alluvial diagrams:
+    map-equation communities of the structural connectivity -> Louvain communities of
+    A -> Louvain communities of the fMRI FC."""
+    from ..analysis.interactions import (fc_correlation, louvain_communities, map_equation_communities,
+                                         structural_connectivity, zero_diagonal)
+    from ..analysis.statistics import load_experimental_fc
+    from ..model import MultiAreaModel
+    from ..theory.metastability import fig4_network_params
     areas = run.areas()
     sim = run.functional_connectivity('synaptic_input')
     if sim.shape != (len(areas), len(areas)):
         raise ValueError(f"{run.path('functional_connectivity', method='synaptic_input')}: "
                          f"{sim.shape} matrix for {len(areas)} areas")
+    bold = run.functional_connectivity('bold_signal') if run.has('functional_connectivity',
+                                                                 method='bold_signal') else None
     exp = load_experimental_fc(areas)
-    r = fc_similarity(sim, exp) if len(areas) >= 3 else float('nan')
+    part_sim = run.communities('synaptic_input')
+    part_exp = louvain_communities(exp, areas)
+    M = MultiAreaModel(fig4_network_params(1.))        # upstream's Fig. 8 network (full scale)
+    full = list(M.area_list)
+    struct_full = structural_connectivity(M)
+    # self-links left out: the infomap of 2018 ignored them by default, infomap 2 counts them
+    # (with them every area is its own module)
+    membership, method = map_equation_communities(zero_diagonal(struct_full), full)
+    part_struct = {a: membership[full.index(a)] for a in areas}
+    idx = [full.index(a) for a in areas]
+    struct = struct_full[np.ix_(idx, idx)]
+    order = np.argsort([part_sim[a] for a in areas], kind='mergesort')
+    ordered = [areas[i] for i in order]
+    points = {}
+    for state, r in (('ground_state', ground), ('metastable', run)):
+        if r.has('functional_connectivity', method='synaptic_input'):
+            points[state] = (chi(r), fc_correlation(r.functional_connectivity('synaptic_input'), exp))
+    r_bold = fc_correlation(bold, exp) if bold is not None else float('nan')
+    r_struct = fc_correlation(struct, exp)
+
     pyplot = plt()
-    fig, axes = pyplot.subplots(1, 3, figsize=(13, 4.4), constrained_layout=True)
-    for ax, m, title in ((axes[0], sim, 'A  simulated FC (synaptic input)'),
-                         (axes[1], exp, 'C  experimental FC (fMRI)')):
-        shown = np.array(m, float)
-        np.fill_diagonal(shown, np.nan)
+    fig = pyplot.figure(figsize=(12, 13), constrained_layout=True)
+    grid = fig.add_gridspec(3, 1, height_ratios=[1.25, 0.6, 1.5])
+    top = grid[0].subgridspec(1, 3)
+    for k, (m, title) in enumerate(((sim, 'A  simulated FC (synaptic input)'),
+                                    (bold, 'B  simulated FC (BOLD)'), (exp, 'C  experimental FC (fMRI)'))):
+        ax = fig.add_subplot(top[k])
+        ax.set_title(title, loc='left')
+        if m is None:
+            ax.text(0.5, 0.5, 'not available:\nthe run is too short for the BOLD FC\n'
+                    '(upstream discards the first 5 s)', ha='center', va='center', transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        shown = np.array(m, float)[np.ix_(order, order)]
+        np.fill_diagonal(shown, 0.)
         im = ax.imshow(shown, cmap='RdBu_r', vmin=-1, vmax=1)
         ax.set_xticks(range(len(areas)))
-        ax.set_xticklabels(areas, rotation=90, fontsize=6)
+        ax.set_xticklabels(ordered, rotation=90, fontsize=5.5)
         ax.set_yticks(range(len(areas)))
-        ax.set_yticklabels(areas, fontsize=6)
-        ax.set_title(title)
-        fig.colorbar(im, ax=ax, label='Pearson correlation', fraction=0.046)
-    iu = np.triu_indices(len(areas), 1)
-    axes[2].plot(exp[iu], sim[iu], '.', color='0.3', ms=4)
-    axes[2].set_xlabel('experimental FC')
-    axes[2].set_ylabel('simulated FC')
-    axes[2].set_title(f"similarity r = {'n/a' if not np.isfinite(r) else f'{r:.2f}'} over {iu[0].size} area pairs")
+        ax.set_yticklabels(ordered, fontsize=5.5)
+        fig.colorbar(im, ax=ax, label='FC (Pearson correlation)', fraction=0.046, shrink=0.8)
+    ax = fig.add_subplot(grid[1])
+    for label, (x, y) in points.items():
+        ax.plot(x, y, '^' if x == 1. else 'o', color='k', ms=7)
+    if np.isfinite(r_bold):
+        ax.plot(chi(run), r_bold, 'o', color='tab:red', ms=7, label='BOLD FC vs fMRI')
+    ax.axhline(r_struct, ls='--', color='k', label='structural connectivity vs fMRI')
+    ax.plot([], [], 'o', color='k', label='synaptic-input FC vs fMRI (▲ ground state)')
+    ax.set_xlim(0.9, 2.7)
+    ax.set_ylim(min(-0.1, *(y - 0.05 for _, y in points.values())), 0.6)    # upstream's range
+    ax.set_xlabel('cortico-cortical weight factor χ')
+    ax.set_ylabel('r (Pearson) with fMRI FC')
+    ax.legend(loc='upper right', fontsize=7)
+    ax.set_title(f'D  similarity to fMRI ({len(points)} runs here; the paper: 11 values of χ)', loc='left')
+    bottom = grid[2].subgridspec(1, 2)
+    ax = fig.add_subplot(bottom[0])
+    alluvial(ax, part_struct, part_sim, areas, names=('structure (map eq.)', 'simulated FC (Louvain)'))
+    ax.set_title('E  structural -> simulated FC communities', loc='left')
+    ax = fig.add_subplot(bottom[1])
+    alluvial(ax, part_sim, part_exp, areas, names=('simulated FC', 'fMRI FC (Louvain)'))
+    ax.set_title('F  simulated -> experimental FC communities', loc='left')
     scale = describe(run)
     note = ': a down-scaled run is not expected to match fMRI' if scale.startswith('DOWN') else ''
-    fig.suptitle(f"{PAPER}, Fig. 8: functional connectivity\nrun {run.label}: {scale}{note}", fontsize=9)
-    data = {'scale': scale, 'label': run.label, 'areas': areas, 'signal': 'synaptic_input',
-            'fc_sim': sim, 'fc_exp': exp, 'similarity_exp': r}
-    return save(fig, data, out_dir, 'fig8_functional_connectivity')
+    fig.suptitle(f"{PAPER}, Fig. 8: interactions between areas\nrun {run.label}: {scale}{note}; "
+                 f"structure: {method}", fontsize=9)
+    data = {'scale': scale, 'label': run.label, 'areas': areas, 'order': ordered, 'signal': 'synaptic_input',
+            'fc_sim': sim, 'fc_bold': bold, 'fc_exp': exp, 'structural_connectivity': struct,
+            'similarity_exp': {state: {'chi': x, 'r': y} for state, (x, y) in points.items()},
+            'similarity_bold': r_bold, 'similarity_struct': r_struct, 'structure_method': method,
+            'communities': {'structure': part_struct, 'sim': part_sim, 'exp': part_exp}}
+    return save(fig, data, out_dir, 'fig8_interactions')
 
 
 #: figure -> (function, {argument: state it reads})
 FIGURES = {'fig3_ground_state': (fig3_ground_state, {'stats': 'ground_state', 'spikes': 'ground_state'}),
            'fig5_metastable': (fig5_metastable, {'stats': 'metastable', 'spikes': 'metastable_spikes'}),
-           'fig8_functional_connectivity': (fig8_functional_connectivity, {'run': 'metastable'})}
+           'fig8_interactions': (fig8_interactions, {'run': 'metastable', 'ground': 'ground_state'})}
 
 
 def readers(data_path, original: bool = False, overrides: dict | None = None) -> dict:

@@ -88,16 +88,31 @@ def test_figures_equal_our_statistics_where_both_exist(drawn):
             assert fig['lvr'][i][j] == pytest.approx(s['lvr_upstream'], rel=1e-12)
 
 
-def test_fc_figure_plots_the_layouts_fc_and_its_similarity(drawn):
+def test_fig8_plots_the_layouts_fc_its_similarities_and_communities(drawn):
+    """Fig. 8: A, C the layout's FC and fMRI's; D r over all off-diagonal entries (numpy's
+    corrcoef on the flattened matrices with zeroed diagonals); the structural connectivity
+    relative in-degrees summed by hand from K_areas; E, F the layout's communities."""
     from mam_pynn.analysis.statistics import load_experimental_fc
-    fig8 = data(drawn['out'], 'fig8_functional_connectivity')
+    from mam_pynn.model import MultiAreaModel
+    from mam_pynn.theory.metastability import fig4_network_params
+    fig8 = data(drawn['out'], 'fig8_interactions')
     sim = drawn['layout'].functional_connectivity('synaptic_input')
     np.testing.assert_array_equal(_matrix(fig8['fc_sim']), sim)
     exp = load_experimental_fc(AREAS)
     np.testing.assert_array_equal(_matrix(fig8['fc_exp']), exp)
-    iu = np.triu_indices(len(AREAS), 1)
-    assert fig8['similarity_exp'] == pytest.approx(np.corrcoef(sim[iu], exp[iu])[0, 1], rel=1e-12)
-    assert fig8['areas'] == AREAS
+    off = ~np.eye(len(AREAS), dtype=bool)
+    r = np.corrcoef(np.where(off, sim, 0).ravel(), np.where(off, exp, 0).ravel())[0, 1]
+    assert fig8['similarity_exp']['metastable']['r'] == pytest.approx(r, rel=1e-12)
+    assert fig8['areas'] == AREAS and fig8['fc_bold'] is None       # 2 s: no BOLD FC
+    M = MultiAreaModel(fig4_network_params(1.))
+    for i, t in enumerate(AREAS):
+        total = sum(M.K_areas[t].values())
+        for j, s in enumerate(AREAS):
+            assert fig8['structural_connectivity'][i][j] == pytest.approx(M.K_areas[t][s] / total, rel=1e-12)
+    assert fig8['communities']['sim'] == drawn['layout'].communities('synaptic_input')
+    # the map equation groups the early visual areas V1, V2 apart from the frontal FEF, 46
+    st = fig8['communities']['structure']
+    assert st['V1'] == st['V2'] != st['FEF'] == st['46']
 
 
 def test_the_published_labels_are_read_with_original_data(drawn, tmp_path):
