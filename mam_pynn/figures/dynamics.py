@@ -199,6 +199,118 @@ def fig5_metastable(out_dir, stats: LabelledRun, spikes: LabelledRun) -> list:
     return state_figure(out_dir, 'fig5_metastable', 'Fig. 5: metastable state', stats, spikes)
 
 
+FIG7_WINDOW = (10750., 11250.)          # ms, upstream's panel A; the last 500 ms of a shorter run
+FIG7_PAIRS = ('V1', 'V2', 'FEF')        # panel B: V1 with these
+
+
+def fig7_temporal_hierarchy(out_dir, run: LabelledRun) -> list:
+    """Fig. 7 (upstream's Fig7_temporal_hierarchy.py): A area rates / their mean in a 500 ms
+    window, areas ordered by their first rise above twice the mean; B cross-correlation
+    of V1 with V1, V2, FEF and their extremum times; C, D the extremum times of all area
+    pairs (cross_correlation files; MDP left out) in area order and in the order of the
+    temporal hierarchy fitted to them; G the hierarchy as a ranked plot (upstream: on the
+    cortical surface). Added: H each area's intrinsic time scale (exponential fit to the
+    rate autocorrelation) against its hierarchy value. Not drawn: upstream's E, F (spectrum
+    and critical eigenvector of the mean-field theory)."""
+    from ..analysis.timescales import (count_violations, intrinsic_timescale, peak_matrix,
+                                       temporal_hierarchy)
+    areas = run.areas()
+    p = run.rate_time_series_parameters('full')
+    rates = {a: run.rate_time_series(a) for a in areas}
+    window = FIG7_WINDOW if p['t_max'] >= FIG7_WINDOW[1] else (max(p['t_min'], p['t_max'] - 500.), p['t_max'])
+    i0, i1 = int(window[0] - p['t_min']), int(window[1] - p['t_min'])
+    rise = {}
+    for a in areas:
+        x = rates[a][i0:i1]
+        above = np.flatnonzero(x > 2. * x.mean())
+        rise[a] = int(above[0]) if above.size else x.size - 1
+    order_a = sorted(areas, key=lambda a: rise[a])          # stable: ties keep area order
+    matrix = np.array([rates[a][i0:i1] / max(rates[a][i0:i1].mean(), 1e-12) for a in order_a])
+    t = run.array('cross_correlation_time')
+    times, _ = peak_matrix(lambda i, j: (t, run.cross_correlation(areas[i], areas[j])[1][0][1]), areas)
+    h = temporal_hierarchy(times, areas)
+    sorted_idx = [areas.index(a) for a in h['areas']]
+    violations = count_violations(h['hierarchy'], times[np.ix_(sorted_idx, sorted_idx)])   # upstream's print
+    tau = {}
+    for a in areas:
+        try:
+            tau[a] = intrinsic_timescale(rates[a])[0]
+        except (RuntimeError, ValueError):
+            tau[a] = float('nan')
+
+    pyplot = plt()
+    fig = pyplot.figure(figsize=(13, 10.5), constrained_layout=True)
+    grid = fig.add_gridspec(2, 3)
+    ax = fig.add_subplot(grid[0, 0])
+    vmax = min(12., max(2., float(np.nanpercentile(matrix, 99.5))))    # upstream's 12 where reached
+    im = ax.pcolormesh(np.arange(i1 - i0 + 1) + window[0], np.arange(len(areas) + 1), matrix,
+                       cmap='inferno', vmin=0., vmax=vmax, rasterized=True)
+    ax.set_yticks(np.arange(len(areas)) + 0.5)
+    ax.set_yticklabels(order_a, fontsize=5.5)
+    ax.set_xlabel('time (ms)')
+    fig.colorbar(im, ax=ax, label='rate / mean rate of the window')
+    ax.set_title('A  area rates (ordered by first rise)', loc='left')
+    ax = fig.add_subplot(grid[0, 1])
+    pair = {}
+    for k, b in enumerate(a for a in FIG7_PAIRS if a in areas):
+        c = run.cross_correlation(FIG7_PAIRS[0], b)[1][0][1]
+        tp = times[areas.index(FIG7_PAIRS[0]), areas.index(b)]
+        color = str(0.25 * k)
+        ax.plot(t, c, color=color, label=f'{FIG7_PAIRS[0]}-{b}')
+        if np.isfinite(tp):
+            ax.axvline(tp, color=color, ls='--', lw=0.8)
+        pair[b] = {'cc': c[np.abs(t) <= 100.], 'extremum_ms': tp}
+    ax.set_xlim(-100., 100.)
+    ax.set_xlabel('time lag τ (ms)')
+    ax.set_ylabel('C(τ) ((spikes/s)²)')
+    ax.legend(fontsize=7)
+    ax.set_title('B  cross-correlation, extremum (dashed)', loc='left')
+    vlim = np.nanmax(np.abs(times)) or 1.
+    for k, (idx, title) in enumerate(((list(range(len(areas))), 'C  extremum times, area order'),
+                                      (sorted_idx, 'D  ordered by the hierarchy'))):
+        ax = fig.add_subplot(grid[0, 2] if k == 0 else grid[1, 0])
+        m = np.ma.masked_invalid(times[np.ix_(idx, idx)])
+        im = ax.imshow(m, cmap='RdBu_r', vmin=-vlim, vmax=vlim)
+        names = [areas[i] for i in idx]
+        ax.set_xticks(range(len(idx)))
+        ax.set_xticklabels(names, rotation=90, fontsize=5)
+        ax.set_yticks(range(len(idx)))
+        ax.set_yticklabels(names, fontsize=5)
+        ax.set_xlabel('area B')
+        ax.set_ylabel('area A')
+        fig.colorbar(im, ax=ax, label='extremum time of C_AB (ms)', fraction=0.046)
+        ax.set_title(title, loc='left')
+    ax = fig.add_subplot(grid[1, 1])
+    ax.barh(range(len(h['areas'])), h['hierarchy'], color=pyplot.get_cmap('inferno')(0.2 + 0.6 * h['hierarchy']))
+    ax.set_yticks(range(len(h['areas'])))
+    ax.set_yticklabels(h['areas'], fontsize=6)
+    ax.set_xlabel('temporal hierarchy (0: leads, 1: follows)')
+    ax.set_title(f'G  hierarchy, ranked ({violations:g} violations)', loc='left')
+    ax = fig.add_subplot(grid[1, 2])
+    hv = dict(zip(h['areas'], h['hierarchy']))
+    xs = np.array([hv[a] for a in h['areas']])
+    ys = np.array([tau[a] for a in h['areas']])
+    ax.plot(xs, ys, 'o', color='0.3', ms=4)
+    for a, x, y in zip(h['areas'], xs, ys):
+        if np.isfinite(y):
+            ax.annotate(a, (x, y), fontsize=5.5, xytext=(2, 2), textcoords='offset points')
+    ok = np.isfinite(ys)
+    rho = (float(np.corrcoef(np.argsort(np.argsort(xs[ok])), np.argsort(np.argsort(ys[ok])))[0, 1])
+           if ok.sum() > 2 else float('nan'))
+    ax.set_yscale('log')
+    ax.set_xlabel('temporal hierarchy')
+    ax.set_ylabel('intrinsic time scale τ (ms)')
+    ax.set_title(f'H  (not in the paper) Spearman ρ = {rho:.2f}', loc='left')
+    scale = describe(run)
+    fig.suptitle(f"{PAPER}, Fig. 7: temporal hierarchy\nrun {run.label}: {scale}; "
+                 f"surface maps (G) drawn as a ranked plot", fontsize=9)
+    data = {'scale': scale, 'label': run.label, 'areas': areas, 'window_ms': window,
+            'order_A': order_a, 'rate_over_mean': matrix, 'lags_ms': t[np.abs(t) <= 100.], 'pairs_B': pair,
+            'extremum_times': times, 'hierarchy_areas': h['areas'], 'hierarchy': h['hierarchy'],
+            'violations': violations, 'intrinsic_timescale_ms': tau, 'spearman_tau_hierarchy': rho}
+    return save(fig, data, out_dir, 'fig7_temporal_hierarchy')
+
+
 def chi(run: LabelledRun) -> float:
     """The run's cortico-cortical weight factor chi (custom_params; 1 if not given)."""
     params = run.custom_params()
@@ -354,6 +466,7 @@ def fig8_interactions(out_dir, run: LabelledRun, ground: LabelledRun) -> list:
 #: figure -> (function, {argument: state it reads})
 FIGURES = {'fig3_ground_state': (fig3_ground_state, {'stats': 'ground_state', 'spikes': 'ground_state'}),
            'fig5_metastable': (fig5_metastable, {'stats': 'metastable', 'spikes': 'metastable_spikes'}),
+           'fig7_temporal_hierarchy': (fig7_temporal_hierarchy, {'run': 'metastable'}),
            'fig8_interactions': (fig8_interactions, {'run': 'metastable', 'ground': 'ground_state'})}
 
 

@@ -88,6 +88,30 @@ def test_figures_equal_our_statistics_where_both_exist(drawn):
             assert fig['lvr'][i][j] == pytest.approx(s['lvr_upstream'], rel=1e-12)
 
 
+def test_fig7_extremum_times_and_hierarchy(drawn):
+    """Fig. 7 from the layout's cross-correlation files = the extremum times recomputed from
+    the area rates (timescales.extremum_times, tested on known lags there); the hierarchy
+    solves the least-squares problem (checked by scipy's minimize as upstream's fit, up to
+    its tolerance); panel A's order is each area's first rise above twice its mean."""
+    from scipy.optimize import minimize
+    from mam_pynn.analysis.timescales import extremum_times
+    fig7, r = data(drawn['out'], 'fig7_temporal_hierarchy'), drawn['layout']
+    rates = np.array([r.rate_time_series(a) for a in AREAS])
+    times, _ = extremum_times(rates, AREAS)
+    np.testing.assert_allclose(_matrix(fig7['extremum_times']), times)
+    keep = [i for i, a in enumerate(AREAS) if a != 'MDP']
+    c = times[np.ix_(keep, keep)]
+    res = minimize(lambda h: np.sum((h[:, None] - h[None, :] - c) ** 2), np.zeros(len(keep)), tol=1e-12)
+    h = res.x - res.x.min()
+    h /= h.max()
+    by_area = dict(zip(fig7['hierarchy_areas'], fig7['hierarchy']))
+    np.testing.assert_allclose([by_area[AREAS[i]] for i in keep], h, atol=1e-4)
+    i0 = int(fig7['window_ms'][0] - 500.)
+    rise = [np.flatnonzero(x[i0:i0 + 500] > 2 * x[i0:i0 + 500].mean()) for x in rates]
+    rise = [int(x[0]) if x.size else 499 for x in rise]
+    assert fig7['order_A'] == [AREAS[i] for i in np.argsort(rise, kind='stable')]
+
+
 def test_fig8_plots_the_layouts_fc_its_similarities_and_communities(drawn):
     """Fig. 8: A, C the layout's FC and fMRI's; D r over all off-diagonal entries (numpy's
     corrcoef on the flattened matrices with zeroed diagonals); the structural connectivity
