@@ -29,6 +29,8 @@ PAPER = 'Schmidt, Bakker et al. 2018, PLoS Comput Biol'
 #: state -> (upstream's label of the published run, our run standing for it); upstream's
 #: labels are those of its figure scripts (figures/Schmidt2018_dyn/Fig*.py)
 STATES = {
+    'bistability_LA': ('533d73357fbe99f6178029e6054b571b485f40f6', 'bistability_LA'),  # g -16, kappa 1 (Fig2 A)
+    'bistability_HA': ('0adda4a542c3d5d43aebf7c30d876b6c5fd1d63e', 'bistability_HA'),  # g -16, kappa 1.125 (B)
     'ground_state': ('33fb5955558ba8bb15a3fdce49dfd914682ef3ea', 'ground_state'),  # chi 1, 10.5 s (Fig3)
     'metastable': ('99c0024eacc275d13f719afd59357f7d12f02b77', 'metastable'),      # chi 1.9, 100.5 s
     'metastable_spikes': ('3afaec94d650c637ef8419611c3f80b3cb3ff539', 'metastable'),  # chi 1.9, 10.5 s
@@ -197,6 +199,67 @@ def fig5_metastable(out_dir, stats: LabelledRun, spikes: LabelledRun) -> list:
     """Fig. 5: the metastable state (chi = 1.9); upstream draws the rasters from a 10.5 s
     run and the rest from a 100.5 s run."""
     return state_figure(out_dir, 'fig5_metastable', 'Fig. 5: metastable state', stats, spikes)
+
+
+def _architecture(areas) -> dict:
+    """{area: architectural type} of the MAM data (Fig. 2's x axis)."""
+    from ..anatomy import load_raw_data, process_raw_data
+    arch = process_raw_data(load_raw_data())['architecture_completed']
+    return {a: int(arch[a]) for a in areas}
+
+
+def fig2_bistability(out_dir, la: LabelledRun, ha: LabelledRun, la_post: LabelledRun) -> list:
+    """Fig. 2 (upstream's Fig2_bistability.py): the population rates of every area (areas in
+    upstream's order, i.e. by architectural type) A in the low-activity state of the
+    unstabilized model (kappa = 1), B in its high-activity state (kappa = 1.125), C in the
+    stabilized model's ground state (chi = 1), each with the histograms of the excitatory and
+    the inhibitory populations' rates (a rate of 0 drawn at 1e-5, as upstream). The phase-space
+    sketch is not redrawn."""
+    from matplotlib.colors import LogNorm
+    from ..analysis.plots import EXC_COLOR, INH_COLOR
+    runs = {'A': ('low activity (κ = 1)', la), 'B': ('high activity (κ = 1.125)', ha),
+            'C': ('stabilized ground state (χ = 1)', la_post)}
+    areas = la_post.areas()
+    arch = _architecture(areas)
+    rates = {}
+    for key, (_, run) in runs.items():
+        m = population_table(run.pop_rates(), areas)
+        rates[key] = np.where(m == 0., 1e-5, m)
+    pyplot = plt()
+    fig = pyplot.figure(figsize=(13, 7), constrained_layout=True)
+    grid = fig.add_gridspec(2, 3, height_ratios=[1.3, 1.])
+    cmap = pyplot.get_cmap('RdBu_r').with_extremes(bad='k', under='0.3')
+    bins = np.logspace(-5.5, 3, 50)
+    for k, (key, (title, run)) in enumerate(runs.items()):
+        ax = fig.add_subplot(grid[0, k])
+        m = np.ma.masked_invalid(rates[key].T[::-1])
+        im = ax.pcolormesh(m, norm=LogNorm(vmin=1e-3, vmax=500.), cmap=cmap)
+        ax.set_yticks(np.arange(len(POPULATION_LIST)) + 0.5)
+        ax.set_yticklabels([f'L{p[:-1].replace("23", "2/3")}{p[-1]}' for p in POPULATION_LIST][::-1])
+        ax.set_xticks(np.arange(len(areas)) + 0.5)
+        ax.set_xticklabels([f'{a} ({arch[a]})' for a in areas], rotation=90, fontsize=5)
+        ax.set_xlabel('area (architectural type)')
+        ax.set_title(f'{key}  {title}\n{run.label[:16]}: {describe(run)}', loc='left', fontsize=7)
+        if k == 2:
+            fig.colorbar(im, ax=ax, label='rate (spikes/s); black: no population')
+        sub = grid[1, k].subgridspec(2, 1)
+        for row, (sel, color, name) in enumerate(((slice(0, None, 2), EXC_COLOR, 'excitatory'),
+                                                  (slice(1, None, 2), INH_COLOR, 'inhibitory'))):
+            a2 = fig.add_subplot(sub[row])
+            values = rates[key][:, sel].ravel()
+            a2.hist(values[np.isfinite(values)], bins=bins, color=color)
+            a2.set_xscale('log')
+            a2.set_ylabel(f'{name}\n(count)', fontsize=7)
+            if row == 0:
+                a2.set_xticklabels([])
+            else:
+                a2.set_xlabel('rate (spikes/s); 0 shown at 10⁻⁵')
+    fig.suptitle(f"{PAPER}, Fig. 2: bistability of the unstabilized model", fontsize=9)
+    data = {key: {'label': run.label, 'scale': describe(run), 'rates': rates[key]}
+            for key, (_, run) in runs.items()}
+    data.update({'areas': areas, 'populations': POPULATION_LIST, 'architecture': arch,
+                 'zero_rate_shown_at': 1e-5})
+    return save(fig, data, out_dir, 'fig2_bistability')
 
 
 FIG7_WINDOW = (10750., 11250.)          # ms, upstream's panel A; the last 500 ms of a shorter run
@@ -464,7 +527,9 @@ def fig8_interactions(out_dir, run: LabelledRun, ground: LabelledRun) -> list:
 
 
 #: figure -> (function, {argument: state it reads})
-FIGURES = {'fig3_ground_state': (fig3_ground_state, {'stats': 'ground_state', 'spikes': 'ground_state'}),
+FIGURES = {'fig2_bistability': (fig2_bistability, {'la': 'bistability_LA', 'ha': 'bistability_HA',
+                                                   'la_post': 'ground_state'}),
+           'fig3_ground_state': (fig3_ground_state, {'stats': 'ground_state', 'spikes': 'ground_state'}),
            'fig5_metastable': (fig5_metastable, {'stats': 'metastable', 'spikes': 'metastable_spikes'}),
            'fig7_temporal_hierarchy': (fig7_temporal_hierarchy, {'run': 'metastable'}),
            'fig8_interactions': (fig8_interactions, {'run': 'metastable', 'ground': 'ground_state'})}

@@ -88,6 +88,28 @@ def test_figures_equal_our_statistics_where_both_exist(drawn):
             assert fig['lvr'][i][j] == pytest.approx(s['lvr_upstream'], rel=1e-12)
 
 
+def test_fig2_plots_each_states_population_rates(drawn):
+    """Fig. 2: the layout's pop_rates per area and population (0 drawn at 1e-5, as upstream;
+    NaN where the area lacks the population), the architectural types those of the raw
+    data file."""
+    from mam_pynn.data import data_file
+    fig2, r = data(drawn['out'], 'fig2_bistability'), drawn['layout']
+    table = r.pop_rates()
+    for key in 'ABC':
+        m = _matrix(fig2[key]['rates'])
+        for i, area in enumerate(AREAS):
+            for j, pop in enumerate(fig2['populations']):
+                want = table[area].get(pop, np.nan)
+                want = 1e-5 if want == 0. else want
+                assert (np.isnan(m[i, j]) and np.isnan(want)) or m[i, j] == want, (key, area, pop)
+    lines = data_file('raw_data/ArchitecturalTypes.csv').read_text().splitlines()
+    raw = dict(ln.split('\t')[:2] for ln in lines if not ln.startswith('#') and ln.count('\t') == 1)
+    checked = [a for a in AREAS if raw.get(a, '').strip().isdigit()]
+    assert len(checked) >= 4
+    for area in checked:
+        assert fig2['architecture'][area] == int(raw[area]), area
+
+
 def test_fig7_extremum_times_and_hierarchy(drawn):
     """Fig. 7 from the layout's cross-correlation files = the extremum times recomputed from
     the area rates (timescales.extremum_times, tested on known lags there); the hierarchy
@@ -181,10 +203,14 @@ TINY = {'backend': 'nest',
 
 def _figures_config(tmp_path, mode):
     configs = {}
-    for state, chi in (('ground_state', 1.), ('metastable', 1.9)):
+    for state, chi in (('ground_state', 1.), ('metastable', 1.9), ('bistability_LA', 1.), ('bistability_HA', 1.)):
         cfg = yaml.safe_load(yaml.safe_dump(TINY))
         cfg['network_params']['connection_params'].update(cc_weights_factor=chi,
                                                           cc_weights_I_factor=1. if chi == 1. else 2.)
+        if state.startswith('bistability'):                 # upstream's unstabilized model
+            cfg['network_params']['connection_params'].update(
+                g=-16., K_stable=None, fac_nu_ext_5E=1. if state.endswith('LA') else 1.125,
+                fac_nu_ext_6E=1. if state.endswith('LA') else 1.41666667)
         configs[state] = tmp_path / f'{state}.yaml'
         configs[state].write_text(yaml.safe_dump(cfg))
     path = tmp_path / 'figures.yaml'
@@ -215,7 +241,7 @@ def test_the_dynamics_workflow_simulates_analyses_and_draws(tmp_path):
 def test_cluster_mode_writes_job_scripts_instead_of_simulating(tmp_path):
     out = tmp_path / 'out'
     res = mam_figures('dynamics', out, '--config', str(_figures_config(tmp_path, 'cluster')))
-    for state in ('ground_state', 'metastable'):
+    for state in ('ground_state', 'metastable', 'bistability_LA', 'bistability_HA'):
         script = (out / 'runs' / f'{state}.job.sh').read_text()
         assert '#SBATCH --nodes=2' in script and 'simulate --config' in script, script
         assert not (out / 'runs' / state / 'summary.json').exists()
