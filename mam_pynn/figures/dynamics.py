@@ -208,6 +208,45 @@ def _architecture(areas) -> dict:
     return {a: int(arch[a]) for a in areas}
 
 
+def rate_matrix_panels(fig, top, bottom, rates: np.ndarray, areas, arch: dict, title: str,
+                       colorbar: bool = True) -> None:
+    """Upstream's matrix_plot and rate_histogram_plot (Figs. 2, 4 E): the (areas, 8) rates
+    as a log-coloured matrix (populations top to bottom, black where an area lacks one) in
+    the grid cell ``top``, histograms of the excitatory and inhibitory rates in ``bottom``."""
+    from matplotlib.colors import LogNorm
+    from ..analysis.plots import EXC_COLOR, INH_COLOR
+    pyplot = plt()
+    cmap = pyplot.get_cmap('RdBu_r').with_extremes(bad='k', under='0.3')
+    ax = fig.add_subplot(top)
+    im = ax.pcolormesh(np.ma.masked_invalid(rates.T[::-1]), norm=LogNorm(vmin=1e-3, vmax=500.), cmap=cmap)
+    ax.set_yticks(np.arange(len(POPULATION_LIST)) + 0.5)
+    ax.set_yticklabels([f'L{p[:-1].replace("23", "2/3")}{p[-1]}' for p in POPULATION_LIST][::-1])
+    ax.set_xticks(np.arange(len(areas)) + 0.5)
+    ax.set_xticklabels([f'{a} ({arch[a]})' for a in areas], rotation=90, fontsize=5)
+    ax.set_xlabel('area (architectural type)')
+    ax.set_title(title, loc='left', fontsize=7)
+    if colorbar:
+        fig.colorbar(im, ax=ax, label='rate (spikes/s); black: no population')
+    sub = bottom.subgridspec(2, 1)
+    bins = np.logspace(-5.5, 3, 50)
+    for row, (sel, color, name) in enumerate(((slice(0, None, 2), EXC_COLOR, 'excitatory'),
+                                              (slice(1, None, 2), INH_COLOR, 'inhibitory'))):
+        a2 = fig.add_subplot(sub[row])
+        values = rates[:, sel].ravel()
+        a2.hist(values[np.isfinite(values)], bins=bins, color=color)
+        a2.set_xscale('log')
+        a2.set_ylabel(f'{name}\n(count)', fontsize=7)
+        if row == 0:
+            a2.set_xticklabels([])
+        else:
+            a2.set_xlabel('rate (spikes/s); 0 shown at 10⁻⁵')
+
+
+def zero_shown(rates: np.ndarray) -> np.ndarray:
+    """Upstream's matrix_plot input: a rate of 0 drawn at 1e-5 spikes/s (log axes)."""
+    return np.where(rates == 0., 1e-5, rates)
+
+
 def fig2_bistability(out_dir, la: LabelledRun, ha: LabelledRun, la_post: LabelledRun) -> list:
     """Fig. 2 (upstream's Fig2_bistability.py): the population rates of every area (areas in
     upstream's order, i.e. by architectural type) A in the low-activity state of the
@@ -215,51 +254,105 @@ def fig2_bistability(out_dir, la: LabelledRun, ha: LabelledRun, la_post: Labelle
     stabilized model's ground state (chi = 1), each with the histograms of the excitatory and
     the inhibitory populations' rates (a rate of 0 drawn at 1e-5, as upstream). The phase-space
     sketch is not redrawn."""
-    from matplotlib.colors import LogNorm
-    from ..analysis.plots import EXC_COLOR, INH_COLOR
     runs = {'A': ('low activity (κ = 1)', la), 'B': ('high activity (κ = 1.125)', ha),
             'C': ('stabilized ground state (χ = 1)', la_post)}
     areas = la_post.areas()
     arch = _architecture(areas)
     rates = {}
     for key, (_, run) in runs.items():
-        m = population_table(run.pop_rates(), areas)
-        rates[key] = np.where(m == 0., 1e-5, m)
+        rates[key] = zero_shown(population_table(run.pop_rates(), areas))
     pyplot = plt()
     fig = pyplot.figure(figsize=(13, 7), constrained_layout=True)
     grid = fig.add_gridspec(2, 3, height_ratios=[1.3, 1.])
-    cmap = pyplot.get_cmap('RdBu_r').with_extremes(bad='k', under='0.3')
-    bins = np.logspace(-5.5, 3, 50)
     for k, (key, (title, run)) in enumerate(runs.items()):
-        ax = fig.add_subplot(grid[0, k])
-        m = np.ma.masked_invalid(rates[key].T[::-1])
-        im = ax.pcolormesh(m, norm=LogNorm(vmin=1e-3, vmax=500.), cmap=cmap)
-        ax.set_yticks(np.arange(len(POPULATION_LIST)) + 0.5)
-        ax.set_yticklabels([f'L{p[:-1].replace("23", "2/3")}{p[-1]}' for p in POPULATION_LIST][::-1])
-        ax.set_xticks(np.arange(len(areas)) + 0.5)
-        ax.set_xticklabels([f'{a} ({arch[a]})' for a in areas], rotation=90, fontsize=5)
-        ax.set_xlabel('area (architectural type)')
-        ax.set_title(f'{key}  {title}\n{run.label[:16]}: {describe(run)}', loc='left', fontsize=7)
-        if k == 2:
-            fig.colorbar(im, ax=ax, label='rate (spikes/s); black: no population')
-        sub = grid[1, k].subgridspec(2, 1)
-        for row, (sel, color, name) in enumerate(((slice(0, None, 2), EXC_COLOR, 'excitatory'),
-                                                  (slice(1, None, 2), INH_COLOR, 'inhibitory'))):
-            a2 = fig.add_subplot(sub[row])
-            values = rates[key][:, sel].ravel()
-            a2.hist(values[np.isfinite(values)], bins=bins, color=color)
-            a2.set_xscale('log')
-            a2.set_ylabel(f'{name}\n(count)', fontsize=7)
-            if row == 0:
-                a2.set_xticklabels([])
-            else:
-                a2.set_xlabel('rate (spikes/s); 0 shown at 10⁻⁵')
+        rate_matrix_panels(fig, grid[0, k], grid[1, k], rates[key], areas, arch,
+                           f'{key}  {title}\n{run.label[:16]}: {describe(run)}', colorbar=k == 2)
     fig.suptitle(f"{PAPER}, Fig. 2: bistability of the unstabilized model", fontsize=9)
     data = {key: {'label': run.label, 'scale': describe(run), 'rates': rates[key]}
             for key, (_, run) in runs.items()}
     data.update({'areas': areas, 'populations': POPULATION_LIST, 'architecture': arch,
                  'zero_rate_shown_at': 1e-5})
     return save(fig, data, out_dir, 'fig2_bistability')
+
+
+#: starts per chi of Fig. 4 B's theory (upstream: 1000; ~0.1 s each here): the environment
+#: variable MAM_FIG4_STARTS sets another number (the tests use a few)
+FIG4_STARTS = 200
+
+
+def fig4_metastability(out_dir, ground: LabelledRun, run: LabelledRun) -> list:
+    """Fig. 4 (upstream's Fig4_metastability.py, Fig4_theory.py): A the rate of V1 in the
+    runs (upstream: chi = 1, 1.8, 1.9, 2, 2.1, 2.5; here the ground and the metastable
+    state); B the mean-field theory's end states from random initial rates per chi, as the
+    histogram of their population means, integrated as upstream's 2018 data were (input held
+    for 0.1 ms, :func:`~mam_pynn.theory.metastability.held_input_end_states`); C the
+    critical eigenvalue of the state reached from zero rates per chi; E the population
+    rates of the metastable run. The sketch D is not redrawn."""
+    import os
+    from ..theory import metastability as ms
+    starts = int(os.environ.get('MAM_FIG4_STARTS', FIG4_STARTS))
+    series = {}
+    for r in (ground, run):
+        p = r.rate_time_series_parameters('full')
+        x = r.rate_time_series('V1')
+        series[chi(r)] = (p['t_min'] + np.arange(x.size), x)
+    hist, means = {}, {}
+    for c in ms.CHI_LIST:
+        end = ms.held_input_end_states(c, starts)
+        means[c] = end[:, :, -1].mean(axis=1)
+        hist[c] = ms.mean_activity_histogram(end)
+    lam = {c: ms.critical_eigenvalue(c) for c in ms.CHI_LIST[:-1]}    # upstream: chi 1 to 2.1
+    areas = run.areas()
+    arch = _architecture(areas)
+    rates = zero_shown(population_table(run.pop_rates(), areas))
+
+    pyplot = plt()
+    fig = pyplot.figure(figsize=(13, 9), constrained_layout=True)
+    grid = fig.add_gridspec(2, 3, width_ratios=[2.2, 1., 1.])
+    left = grid[0, 0].subgridspec(len(series), 1)
+    for k, (c, (t, x)) in enumerate(sorted(series.items())):
+        ax = fig.add_subplot(left[k])
+        ax.plot(t * 1e-3, x, lw=0.6, color='k')
+        ax.set_ylabel('V1 rate\n(spikes/s)', fontsize=7)
+        ax.text(0.99, 0.85, f'χ = {c:g}', transform=ax.transAxes, ha='right', fontsize=8)
+        if k == 0:
+            ax.set_title('A  V1 rate in the runs', loc='left')
+    ax.set_xlabel('time (s)')
+    mid = grid[0, 1].subgridspec(len(ms.CHI_LIST), 1)
+    for k, c in enumerate(ms.CHI_LIST):
+        ax = fig.add_subplot(mid[k])
+        counts, edges = hist[c]
+        ax.bar(edges[:-1], counts, width=np.diff(edges), align='edge', color='k')
+        ax.set_yticks([])
+        ax.set_xlim(*ms.HISTOGRAM_RANGE)
+        ax.text(0.98, 0.7, f'χ = {c:g}', transform=ax.transAxes, ha='right', fontsize=7)
+        if k == 0:
+            ax.set_title(f'B  theory: end states ({starts} starts)', loc='left', fontsize=9)
+        if k < len(ms.CHI_LIST) - 1:
+            ax.set_xticklabels([])
+    ax.set_xlabel('mean activity (spikes/s)')
+    ax = fig.add_subplot(grid[0, 2])
+    chis = list(lam)
+    ax.plot([lam[c] for c in chis], range(len(chis)), 'o', color='tab:blue')
+    ax.axvline(1., color='k')
+    ax.set_yticks(range(len(chis)))
+    ax.set_yticklabels([f'{c:g}' for c in chis])
+    ax.invert_yaxis()
+    ax.set_xlim(0.4, 1.1)
+    ax.set_xlabel('max Re(λ) (critical eigenvalue)')
+    ax.set_ylabel('χ')
+    ax.set_title('C  stability (< 1: stable)', loc='left')
+    rate_matrix_panels(fig, grid[1, 1:].subgridspec(1, 1)[0], grid[1, 0], rates, areas, arch,
+                       f'E  population rates of run {run.label[:16]} (χ = {chi(run):g})')
+    fig.suptitle(f"{PAPER}, Fig. 4: metastability\nruns {ground.label}, {run.label}: {describe(run)}\n"
+                 f"theory: full-scale mean field, {starts} random starts per χ (upstream 1000)", fontsize=9)
+    data = {'label': run.label, 'ground_label': ground.label, 'scale': describe(run),
+            'v1_rate': {f'{c:g}': x for c, (_, x) in series.items()}, 'starts': starts,
+            'theory_histogram': {f'{c:g}': {'counts': h[0], 'edges': h[1]} for c, h in hist.items()},
+            'theory_mean_activity': {f'{c:g}': m for c, m in means.items()},
+            'critical_eigenvalue': {f'{c:g}': v for c, v in lam.items()},
+            'areas': areas, 'populations': POPULATION_LIST, 'rates': rates}
+    return save(fig, data, out_dir, 'fig4_metastability')
 
 
 FIG7_WINDOW = (10750., 11250.)          # ms, upstream's panel A; the last 500 ms of a shorter run
@@ -530,6 +623,7 @@ def fig8_interactions(out_dir, run: LabelledRun, ground: LabelledRun) -> list:
 FIGURES = {'fig2_bistability': (fig2_bistability, {'la': 'bistability_LA', 'ha': 'bistability_HA',
                                                    'la_post': 'ground_state'}),
            'fig3_ground_state': (fig3_ground_state, {'stats': 'ground_state', 'spikes': 'ground_state'}),
+           'fig4_metastability': (fig4_metastability, {'ground': 'ground_state', 'run': 'metastable'}),
            'fig5_metastable': (fig5_metastable, {'stats': 'metastable', 'spikes': 'metastable_spikes'}),
            'fig7_temporal_hierarchy': (fig7_temporal_hierarchy, {'run': 'metastable'}),
            'fig8_interactions': (fig8_interactions, {'run': 'metastable', 'ground': 'ground_state'})}

@@ -17,8 +17,16 @@ from mam_pynn.figures.dynamics import FIGURES, STATES, readers
 AREAS = ['V1', 'V2', 'V4', 'FEF', '46', 'TH']
 
 
+@pytest.fixture(scope='module', autouse=True)
+def few_theory_starts():
+    """Fig. 4 B's theory with 4 starts per chi (the figure's default takes minutes)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv('MAM_FIG4_STARTS', '4')
+        yield
+
+
 @pytest.fixture(scope='module')
-def drawn(tmp_path_factory):
+def drawn(tmp_path_factory, few_theory_starts):
     """A synthetic 6-area run (no simulator), analysed, preprocessed into the layout as
     label 'syn' and drawn, every state reading it."""
     from mam_pynn.analysis import analyze_run
@@ -108,6 +116,20 @@ def test_fig2_plots_each_states_population_rates(drawn):
     assert len(checked) >= 4
     for area in checked:
         assert fig2['architecture'][area] == int(raw[area]), area
+
+
+def test_fig4_theory_and_runs(drawn):
+    """Fig. 4: A the layout's V1 series; B the histogram of the population means of the end
+    states (numpy's histogram of the plotted means, range 0-40, 50 bins); C below 1 and
+    growing with chi from 1.8 on (upstream's published panel)."""
+    fig4, r = data(drawn['out'], 'fig4_metastability'), drawn['layout']
+    assert fig4['starts'] == 4
+    np.testing.assert_array_equal(fig4['v1_rate']['1'], r.rate_time_series('V1'))
+    for c, h in fig4['theory_histogram'].items():
+        counts, _ = np.histogram(fig4['theory_mean_activity'][c], bins=50, range=(0., 40.))
+        assert h['counts'] == counts.tolist(), c
+    lam = [fig4['critical_eigenvalue'][c] for c in ('1.8', '1.9', '2', '2.1')]
+    assert all(0.5 < v < 1. for v in lam) and lam == sorted(lam)
 
 
 def test_fig7_extremum_times_and_hierarchy(drawn):
