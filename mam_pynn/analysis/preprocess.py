@@ -159,7 +159,8 @@ def corrcoeff(ctx: Context) -> dict:
     return {relative_path('corrcoeff'): out}
 
 
-def _series_files(ctx: Context, method: str, pop_series: dict, t_max: float, kernel: str) -> dict:
+def _series_files(ctx: Context, method: str, pop_series: dict, t_max: float, kernel: str,
+                  **extra) -> dict:
     """One method's folder of compute_rate_time_series.py: the populations' series, the
     area's as their average weighted by population size, and the parameters."""
     files = {}
@@ -171,7 +172,7 @@ def _series_files(ctx: Context, method: str, pop_series: dict, t_max: float, ker
         files[relative_path('rate_time_series', method=method, area=area)] = np.average(
             series, axis=0, weights=weights)
     files[relative_path('rate_time_series_parameters', method=method)] = ctx.parameters(
-        kernel=kernel, t_max=t_max)
+        kernel=kernel, t_max=t_max, **extra)
     return files
 
 
@@ -184,23 +185,30 @@ def rate_time_series_full(ctx: Context) -> dict:
 
 def rate_time_series_auto_kernel(ctx: Context) -> dict:
     """'auto_kernel': elephant's instantaneous_rate with the kernel width of Shimazaki &
-    Shinomoto (2010) ('auto'), 1 ms, from t_min to min(T, 10.5 s), per neuron."""
+    Shinomoto (2010) ('auto'), 1 ms, from t_min to min(T, 10.5 s), per neuron. A population
+    with too few spikes for a width (elephant needs more than two in practice) gets zeros
+    and is listed in the parameters ('no_kernel_width': ['area/pop', ...])."""
     import neo
     import quantities as pq
     from elephant.statistics import instantaneous_rate
     t_max = min(ctx.T, AUTO_KERNEL_T_MAX)
-    series = {}
+    series, no_width = {}, []
     for area in ctx.areas:
         for pop in ctx.pops(area):
             t = ctx.spikes(area, pop)[:, 1]
             t = t[(t > ctx.t_min) & (t <= t_max)]
+            series[(area, pop)] = np.zeros(int(t_max - ctx.t_min))
             if t.size < 2:      # no kernel width can be estimated from < 2 spikes
-                series[(area, pop)] = np.zeros(int(t_max - ctx.t_min))
+                no_width.append(f'{area}/{pop}')
                 continue
             train = neo.SpikeTrain(t * pq.ms, t_start=0. * pq.ms, t_stop=t_max * pq.ms)
-            rate = instantaneous_rate(train, 1. * pq.ms, t_start=ctx.t_min * pq.ms, t_stop=t_max * pq.ms)
+            try:
+                rate = instantaneous_rate(train, 1. * pq.ms, t_start=ctx.t_min * pq.ms, t_stop=t_max * pq.ms)
+            except ValueError:  # elephant's width search found no candidate (a few spikes)
+                no_width.append(f'{area}/{pop}')
+                continue
             series[(area, pop)] = np.asarray(rate.magnitude)[:, 0] / ctx.size(area, pop)
-    return _series_files(ctx, 'auto_kernel', series, t_max, 'auto')
+    return _series_files(ctx, 'auto_kernel', series, t_max, 'auto', no_kernel_width=no_width)
 
 
 def rate_histogram(ctx: Context) -> dict:

@@ -355,6 +355,110 @@ def fig4_metastability(out_dir, ground: LabelledRun, run: LabelledRun) -> list:
     return save(fig, data, out_dir, 'fig4_metastability')
 
 
+#: environment variable naming the folder of Chu et al. 2014's data (CRCNS pvc-5, extracted)
+CHU2014_ENV = 'MAM_CHU2014_DIR'
+FIG6_RASTER_S = 3.                      # s of each phase's raster (upstream: 5-8 s, 392-395 s)
+
+
+def fig6_comparison_exp_spiking_data(out_dir, ground: LabelledRun, run: LabelledRun) -> list:
+    """Fig. 6 (upstream's Fig6_comparison_exp_spiking_data.py): A the spectrogram of Chu et
+    al.'s V1 population rate, B, C rasters of a low- and a high-fluctuation phase, D the V1
+    spectra of the 140-neuron subsample in the runs (upstream: chi 1, 1.9, 2.5; here the
+    ground and the metastable state), E the experimental spectra per phase with the
+    metastable run's, F the V1 rate histograms. The experimental data are read from the
+    folder in $MAM_CHU2014_DIR (:mod:`mam_pynn.analysis.chu2014`); without it A-C, E and the
+    experimental histograms say how to get them."""
+    import os
+    from ..analysis import chu2014
+    folder = os.environ.get(CHU2014_ENV)
+    sims = {chi(r): r.power_spectrum('V1', method='subsample') for r in (ground, run)}
+    bins, hist_sim = run.rate_histogram('V1')
+    exp = chu2014.process(folder, bins) if folder else None
+
+    pyplot = plt()
+    fig, axes = pyplot.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
+    ax = axes[0, 0]
+    ax.set_title('A  spectrogram, V1 data (Chu et al. 2014)', loc='left')
+    if exp is not None:
+        f, t, Sxx = exp['spectrogram_freq'], exp['spectrogram_time'], exp['spectrogram_Sxx']
+        low = f <= 30.
+        from matplotlib.colors import LogNorm
+        im = ax.pcolormesh(t, f[low], np.maximum(Sxx[low], 1e-3), norm=LogNorm(1e-1, 1e2), cmap='inferno')
+        fig.colorbar(im, ax=ax, label='power ((spikes/s)²/Hz)')
+        ax.set_xlabel('time (s)')
+        ax.set_ylabel('frequency (Hz)')
+        low_power = Sxx[f <= chu2014.F_CRIT].sum(axis=0)
+        starts = {'low': t[low_power <= chu2014.POWER_THRESHOLD], 'high': t[low_power > chu2014.POWER_THRESHOLD]}
+        order = np.argsort(exp['neuron_depths'], kind='stable')
+        for ax, phase in zip(axes[0, 1:], ('low', 'high')):
+            ax.set_title(f"{'BC'[phase == 'high']}  {phase}-fluctuation phase", loc='left')
+            if not starts[phase].size:
+                ax.text(0.5, 0.5, f'no {phase}-fluctuation segment', ha='center', transform=ax.transAxes)
+                continue
+            t0 = (starts[phase][0] - 0.5 * chu2014.SPECTROGRAM_NPERSEG / chu2014.FS) * 1e3
+            for row, i in enumerate(order):
+                x = exp['spike_data_1mm'][i]
+                x = x[(x >= t0) & (x < t0 + FIG6_RASTER_S * 1e3)]
+                ax.plot(x * 1e-3, np.full(x.size, row), '.', color='k', ms=1, rasterized=True)
+            ax.set_xlabel('time (s)')
+            ax.set_ylabel('neuron (by depth)')
+    else:
+        for ax in (axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 1]):
+            ax.text(0.5, 0.5, f"experimental data not given:\nregister at CRCNS, download pvc-5,\n"
+                    f"set {CHU2014_ENV}=<extracted folder>", ha='center', va='center',
+                    transform=ax.transAxes, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, 1].set_title('B  low-fluctuation phase', loc='left')
+        axes[0, 2].set_title('C  high-fluctuation phase', loc='left')
+    ax = axes[1, 0]
+    for k, (c, (f, power)) in enumerate(sorted(sims.items())):
+        sel = (f > 0.) & (f <= 60.)
+        ax.plot(f[sel], power[sel], color=('tab:red', 'k', 'tab:blue')[k % 3], label=f'sim, χ = {c:g}')
+    ax.set_yscale('log')
+    ax.set_xlabel('frequency (Hz)')
+    ax.set_ylabel('power ((spikes/s)²/Hz)')
+    ax.legend(fontsize=7)
+    ax.set_title('D  V1 spectra, 140-neuron subsample', loc='left')
+    ax = axes[1, 1]
+    ax.set_title('E  experiment vs sim', loc='left')
+    f19, p19 = sims[chi(run)]
+    if exp is not None:
+        f = exp['power_spectrum_freq']
+        sel = (f > 0.) & (f <= 60.)
+        for phase, color in zip(chu2014.PHASES, ('tab:green', 'tab:purple', 'goldenrod')):
+            ax.plot(f[sel], exp[f'power_spectrum_V1_{phase}'][sel], color=color, label=f'exp, {phase}')
+        sel = (f19 > 0.) & (f19 <= 60.)
+        ax.plot(f19[sel], p19[sel], color='k', label=f'sim, χ = {chi(run):g}')
+        ax.set_yscale('log')
+        ax.set_xlabel('frequency (Hz)')
+        ax.set_ylabel('power ((spikes/s)²/Hz)')
+        ax.legend(fontsize=7)
+    ax = axes[1, 2]
+    width = np.diff(bins).mean() if bins.size > 1 else 1.
+    ax.bar(bins, hist_sim, width=width, align='edge', color='0.6', label=f'sim, χ = {chi(run):g}')
+    if exp is not None:
+        for phase, color in zip(('low', 'high', 'full'), ('tab:green', 'tab:purple', 'goldenrod')):
+            counts = exp[f'rate_histogram_{phase}']
+            ax.step(bins[:-1], counts / max(counts.sum(), 1), where='post', color=color, label=f'exp, {phase}')
+    ax.set_xlabel('rate (spikes/s)')
+    ax.set_ylabel('fraction of neurons')
+    ax.legend(fontsize=7)
+    ax.set_title('F  V1 rate distributions', loc='left')
+    fig.suptitle(f"{PAPER}, Fig. 6: comparison with spiking data of macaque V1 (Chu et al. 2014)\n"
+                 f"runs {ground.label}, {run.label}: {describe(run)}"
+                 + ('' if exp is not None else f'; experimental data: not given (${CHU2014_ENV})'), fontsize=9)
+    data = {'label': run.label, 'ground_label': ground.label, 'scale': describe(run),
+            'sim_spectra': {f'{c:g}': {'freq': f, 'power': p} for c, (f, p) in sims.items()},
+            'rate_histogram_bins': bins, 'rate_histogram_sim': hist_sim,
+            'experiment': None if exp is None else {
+                'folder': str(folder), 'neurons': len(exp['spike_data_1mm']),
+                'power_spectrum_freq': exp['power_spectrum_freq'],
+                **{f'power_spectrum_{ph}': exp[f'power_spectrum_V1_{ph}'] for ph in chu2014.PHASES},
+                **{f'rate_histogram_{ph}': exp[f'rate_histogram_{ph}'] for ph in ('low', 'high', 'full')}}}
+    return save(fig, data, out_dir, 'fig6_comparison_exp_spiking_data')
+
+
 FIG7_WINDOW = (10750., 11250.)          # ms, upstream's panel A; the last 500 ms of a shorter run
 FIG7_PAIRS = ('V1', 'V2', 'FEF')        # panel B: V1 with these
 
@@ -625,6 +729,8 @@ FIGURES = {'fig2_bistability': (fig2_bistability, {'la': 'bistability_LA', 'ha':
            'fig3_ground_state': (fig3_ground_state, {'stats': 'ground_state', 'spikes': 'ground_state'}),
            'fig4_metastability': (fig4_metastability, {'ground': 'ground_state', 'run': 'metastable'}),
            'fig5_metastable': (fig5_metastable, {'stats': 'metastable', 'spikes': 'metastable_spikes'}),
+           'fig6_comparison_exp_spiking_data': (fig6_comparison_exp_spiking_data,
+                                                {'ground': 'ground_state', 'run': 'metastable'}),
            'fig7_temporal_hierarchy': (fig7_temporal_hierarchy, {'run': 'metastable'}),
            'fig8_interactions': (fig8_interactions, {'run': 'metastable', 'ground': 'ground_state'})}
 

@@ -132,6 +132,29 @@ def test_fig4_theory_and_runs(drawn):
     assert all(0.5 < v < 1. for v in lam) and lam == sorted(lam)
 
 
+def test_fig6_without_and_with_experimental_data(drawn, tmp_path, monkeypatch):
+    """Fig. 6: D the layout's subsample spectra and F its V1 rate histogram; without
+    $MAM_CHU2014_DIR no experimental panel; with a synthetic pvc-5 folder the experimental
+    spectra and histograms are chu2014.process's (tested on planted phases there)."""
+    from mam_pynn.analysis import chu2014
+    from mam_pynn.figures.dynamics import CHU2014_ENV, fig6_comparison_exp_spiking_data
+    r = drawn['layout']
+    fig6 = data(drawn['out'], 'fig6_comparison_exp_spiking_data')
+    assert fig6['experiment'] is None
+    f, power = r.power_spectrum('V1', method='subsample')
+    np.testing.assert_array_equal(fig6['sim_spectra']['1']['power'], power)
+    np.testing.assert_array_equal(fig6['rate_histogram_sim'], r.rate_histogram('V1')[1])
+    folder = chu2014.write_synthetic(tmp_path / 'chu', phases_s=((0., 25., 'low'), (25., 50., 'high')))
+    monkeypatch.setenv(CHU2014_ENV, str(folder))
+    fig6_comparison_exp_spiking_data(tmp_path / 'out', r, r)
+    exp = data(tmp_path / 'out', 'fig6_comparison_exp_spiking_data')['experiment']
+    want = chu2014.process(folder, r.rate_histogram('V1')[0])
+    for phase in chu2014.PHASES:
+        np.testing.assert_allclose(exp[f'power_spectrum_{phase}'], want[f'power_spectrum_V1_{phase}'])
+    assert exp['rate_histogram_full'] == want['rate_histogram_full'].tolist()
+    assert exp['neurons'] == len(want['spike_data_1mm'])
+
+
 def test_fig7_extremum_times_and_hierarchy(drawn):
     """Fig. 7 from the layout's cross-correlation files = the extremum times recomputed from
     the area rates (timescales.extremum_times, tested on known lags there); the hierarchy
