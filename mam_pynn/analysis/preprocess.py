@@ -269,7 +269,12 @@ def bold_signal(ctx: Context) -> dict:
     """compute_bold_signal.py: each area's BOLD signal, neuRosim's balloon model driven by
     its synaptic input divided by the maximum, one sample per ms (:func:`.bold.bold_signal`)."""
     from .bold import bold_signal as balloon_bold
-    signals = balloon_bold(np.array([ctx.out.synaptic_input(area) for area in ctx.areas]))
+    inputs = np.array([ctx.out.synaptic_input(area) for area in ctx.areas])
+    silent = [a for a, x in zip(ctx.areas, inputs) if not np.max(x) > 0]
+    if silent:
+        raise Skip(f"no synaptic input in {', '.join(silent)}: upstream divides each area's input "
+                   f"by its maximum")
+    signals = balloon_bold(inputs)
     return {relative_path('bold_signal', area=area): signal for area, signal in zip(ctx.areas, signals)}
 
 

@@ -291,11 +291,10 @@ def fig4_metastability(out_dir, ground: LabelledRun, run: LabelledRun) -> list:
     import os
     from ..theory import metastability as ms
     starts = int(os.environ.get('MAM_FIG4_STARTS', FIG4_STARTS))
-    series = {}
-    for r in (ground, run):
-        p = r.rate_time_series_parameters('full')
+    series = {}                                  # state -> (chi, time ms, V1 rate)
+    for state, r in (('ground_state', ground), ('metastable', run)):
         x = r.rate_time_series('V1')
-        series[chi(r)] = (p['t_min'] + np.arange(x.size), x)
+        series[state] = (chi(r), r.rate_time_series_parameters('full')['t_min'] + np.arange(x.size), x)
     hist, means = {}, {}
     for c in ms.CHI_LIST:
         end = ms.held_input_end_states(c, starts)
@@ -310,7 +309,7 @@ def fig4_metastability(out_dir, ground: LabelledRun, run: LabelledRun) -> list:
     fig = pyplot.figure(figsize=(13, 9), constrained_layout=True)
     grid = fig.add_gridspec(2, 3, width_ratios=[2.2, 1., 1.])
     left = grid[0, 0].subgridspec(len(series), 1)
-    for k, (c, (t, x)) in enumerate(sorted(series.items())):
+    for k, (c, t, x) in enumerate(series.values()):
         ax = fig.add_subplot(left[k])
         ax.plot(t * 1e-3, x, lw=0.6, color='k')
         ax.set_ylabel('V1 rate\n(spikes/s)', fontsize=7)
@@ -347,7 +346,7 @@ def fig4_metastability(out_dir, ground: LabelledRun, run: LabelledRun) -> list:
     fig.suptitle(f"{PAPER}, Fig. 4: metastability\nruns {ground.label}, {run.label}: {describe(run)}\n"
                  f"theory: full-scale mean field, {starts} random starts per χ (upstream 1000)", fontsize=9)
     data = {'label': run.label, 'ground_label': ground.label, 'scale': describe(run),
-            'v1_rate': {f'{c:g}': x for c, (_, x) in series.items()}, 'starts': starts,
+            'v1_rate': {state: {'chi': c, 'rate': x} for state, (c, _, x) in series.items()}, 'starts': starts,
             'theory_histogram': {f'{c:g}': {'counts': h[0], 'edges': h[1]} for c, h in hist.items()},
             'theory_mean_activity': {f'{c:g}': m for c, m in means.items()},
             'critical_eigenvalue': {f'{c:g}': v for c, v in lam.items()},
@@ -371,7 +370,8 @@ def fig6_comparison_exp_spiking_data(out_dir, ground: LabelledRun, run: Labelled
     import os
     from ..analysis import chu2014
     folder = os.environ.get(CHU2014_ENV)
-    sims = {chi(r): r.power_spectrum('V1', method='subsample') for r in (ground, run)}
+    sims = {state: (chi(r), *r.power_spectrum('V1', method='subsample'))
+            for state, r in (('ground_state', ground), ('metastable', run))}
     bins, hist_sim = run.rate_histogram('V1')
     exp = chu2014.process(folder, bins) if folder else None
 
@@ -412,7 +412,7 @@ def fig6_comparison_exp_spiking_data(out_dir, ground: LabelledRun, run: Labelled
         axes[0, 1].set_title('B  low-fluctuation phase', loc='left')
         axes[0, 2].set_title('C  high-fluctuation phase', loc='left')
     ax = axes[1, 0]
-    for k, (c, (f, power)) in enumerate(sorted(sims.items())):
+    for k, (c, f, power) in enumerate(sims.values()):
         sel = (f > 0.) & (f <= 60.)
         ax.plot(f[sel], power[sel], color=('tab:red', 'k', 'tab:blue')[k % 3], label=f'sim, χ = {c:g}')
     ax.set_yscale('log')
@@ -422,7 +422,7 @@ def fig6_comparison_exp_spiking_data(out_dir, ground: LabelledRun, run: Labelled
     ax.set_title('D  V1 spectra, 140-neuron subsample', loc='left')
     ax = axes[1, 1]
     ax.set_title('E  experiment vs sim', loc='left')
-    f19, p19 = sims[chi(run)]
+    _, f19, p19 = sims['metastable']
     if exp is not None:
         f = exp['power_spectrum_freq']
         sel = (f > 0.) & (f <= 60.)
@@ -449,7 +449,7 @@ def fig6_comparison_exp_spiking_data(out_dir, ground: LabelledRun, run: Labelled
                  f"runs {ground.label}, {run.label}: {describe(run)}"
                  + ('' if exp is not None else f'; experimental data: not given (${CHU2014_ENV})'), fontsize=9)
     data = {'label': run.label, 'ground_label': ground.label, 'scale': describe(run),
-            'sim_spectra': {f'{c:g}': {'freq': f, 'power': p} for c, (f, p) in sims.items()},
+            'sim_spectra': {state: {'chi': c, 'freq': f, 'power': p} for state, (c, f, p) in sims.items()},
             'rate_histogram_bins': bins, 'rate_histogram_sim': hist_sim,
             'experiment': None if exp is None else {
                 'folder': str(folder), 'neurons': len(exp['spike_data_1mm']),
