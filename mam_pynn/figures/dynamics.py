@@ -266,8 +266,9 @@ def fig2_bistability(out_dir, la: LabelledRun, ha: LabelledRun, la_post: Labelle
     grid = fig.add_gridspec(2, 3, height_ratios=[1.3, 1.])
     for k, (key, (title, run)) in enumerate(runs.items()):
         rate_matrix_panels(fig, grid[0, k], grid[1, k], rates[key], areas, arch,
-                           f'{key}  {title}\n{run.label[:16]}: {describe(run)}', colorbar=k == 2)
-    fig.suptitle(f"{PAPER}, Fig. 2: bistability of the unstabilized model", fontsize=9)
+                           f'{key}  {title}, run {run.label[:16]}', colorbar=k == 2)
+    fig.suptitle(f"{PAPER}, Fig. 2: bistability of the unstabilized model (grey: rate 0, drawn at 10⁻⁵)\n"
+                 + '\n'.join(f'{key}: {describe(run)}' for key, (_, run) in runs.items()), fontsize=8)
     data = {key: {'label': run.label, 'scale': describe(run), 'rates': rates[key]}
             for key, (_, run) in runs.items()}
     data.update({'areas': areas, 'populations': POPULATION_LIST, 'architecture': arch,
