@@ -325,7 +325,7 @@ def fig4_metastability(out_dir, ground: LabelledRun, run: LabelledRun) -> list:
         ax.bar(edges[:-1], counts, width=np.diff(edges), align='edge', color='k')
         ax.set_yticks([])
         ax.set_xlim(*ms.HISTOGRAM_RANGE)
-        ax.text(0.98, 0.7, f'χ = {c:g}', transform=ax.transAxes, ha='right', fontsize=7)
+        ax.text(0.5, 0.6, f'χ = {c:g}', transform=ax.transAxes, ha='left', fontsize=7)
         if k == 0:
             ax.set_title(f'B  theory: end states ({starts} starts)', loc='left', fontsize=9)
         if k < len(ms.CHI_LIST) - 1:
