@@ -371,8 +371,9 @@ def fig6_comparison_exp_spiking_data(out_dir, ground: LabelledRun, run: Labelled
     import os
     from ..analysis import chu2014
     folder = os.environ.get(CHU2014_ENV)
-    sims = {state: (chi(r), *r.power_spectrum('V1', method='subsample'))
-            for state, r in (('ground_state', ground), ('metastable', run))}
+    sims = {state: (chi(r), *r.power_spectrum('V1', method='subsample'))      # a run too short for
+            for state, r in (('ground_state', ground), ('metastable', run))    # a spectrum has none
+            if r.has('power_spectrum', method='subsample', area='V1')}
     bins, hist_sim = run.rate_histogram('V1')
     exp = chu2014.process(folder, bins) if folder else None
 
@@ -419,18 +420,23 @@ def fig6_comparison_exp_spiking_data(out_dir, ground: LabelledRun, run: Labelled
     ax.set_yscale('log')
     ax.set_xlabel('frequency (Hz)')
     ax.set_ylabel('power ((spikes/s)²/Hz)')
-    ax.legend(fontsize=7)
+    if sims:
+        ax.legend(fontsize=7)
     ax.set_title('D  V1 spectra, 140-neuron subsample', loc='left')
+    if not sims:
+        ax.text(0.5, 0.5, 'no spectrum: the runs are shorter than a Welch segment', ha='center',
+                transform=ax.transAxes, fontsize=8)
     ax = axes[1, 1]
     ax.set_title('E  experiment vs sim', loc='left')
-    _, f19, p19 = sims['metastable']
     if exp is not None:
         f = exp['power_spectrum_freq']
         sel = (f > 0.) & (f <= 60.)
         for phase, color in zip(chu2014.PHASES, ('tab:green', 'tab:purple', 'goldenrod')):
             ax.plot(f[sel], exp[f'power_spectrum_V1_{phase}'][sel], color=color, label=f'exp, {phase}')
-        sel = (f19 > 0.) & (f19 <= 60.)
-        ax.plot(f19[sel], p19[sel], color='k', label=f'sim, χ = {chi(run):g}')
+        if 'metastable' in sims:
+            _, f19, p19 = sims['metastable']
+            sel = (f19 > 0.) & (f19 <= 60.)
+            ax.plot(f19[sel], p19[sel], color='k', label=f'sim, χ = {chi(run):g}')
         ax.set_yscale('log')
         ax.set_xlabel('frequency (Hz)')
         ax.set_ylabel('power ((spikes/s)²/Hz)')
