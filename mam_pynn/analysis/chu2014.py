@@ -184,7 +184,8 @@ SUBSAMPLE_NEURONS, SUBSAMPLE_MIN_RATE = 140, 0.56
 
 
 def subsampled_rate_series(spikes: dict, sizes: dict, t_min: float, t_max: float,
-                           n_neurons: int = SUBSAMPLE_NEURONS, min_rate: float = SUBSAMPLE_MIN_RATE):
+                           n_neurons: int = SUBSAMPLE_NEURONS, min_rate: float = SUBSAMPLE_MIN_RATE,
+                           strict: bool = True, taken: dict | None = None):
     """A simulated area's rate as if recorded like Chu et al.'s 140 neurons (upstream's
     rate_time_series_subsample_<area>.npy, for Fig. 6's spectra): per population the
     first round(140 N_pop / N_area) neurons (in id order, among those that spiked in
@@ -192,11 +193,14 @@ def subsampled_rate_series(spikes: dict, sizes: dict, t_min: float, t_max: float
     shifted 1 ms bins); the area's series is the mean weighted by the neurons taken.
 
     ``spikes``: {pop: (neuron ids, times ms)}; ``sizes``: {pop: model size N_pop}.
-    Returns (area series (bins,), {pop: series}).
+    Returns (area series (bins,), {pop: series}). A population with fewer active
+    neurons than its share is an error (upstream: an IndexError); with ``strict=False``
+    (a down-scaled run) all of its active neurons are taken. ``taken``, if given, receives
+    {pop: [neurons taken, neurons wanted]}.
     """
     from .upstream_api import binned_rate
     total = sum(sizes[p] for p in spikes)
-    series, taken = {}, {}
+    series, used = {}, {}
     for pop, (ids, times) in spikes.items():
         ids, times = np.asarray(ids), np.asarray(times, float)
         keep = (times > t_min) & (times <= t_max)
@@ -204,11 +208,18 @@ def subsampled_rate_series(spikes: dict, sizes: dict, t_min: float, t_max: float
         want = int(np.round(n_neurons * sizes[pop] / total))
         candidates, counts = np.unique(ids, return_counts=True)
         active = candidates[counts / (1e-3 * (t_max - t_min)) > min_rate]
-        if active.size < want:
+        if active.size < want and strict:
             raise ValueError(f"population {pop}: {active.size} neurons above {min_rate} spikes/s, "
                              f"{want} needed for the {n_neurons}-neuron subsample")
-        chosen = np.isin(ids, active[:want])
-        series[pop], taken[pop] = binned_rate(times[chosen], want, t_min, t_max), want
+        n = min(want, active.size)
+        chosen = np.isin(ids, active[:n])
+        series[pop] = binned_rate(times[chosen], max(n, 1), t_min, t_max)
+        used[pop] = n
+        if taken is not None:
+            taken[pop] = [n, want]
     pops = list(series)
-    area = np.average(np.array([series[p] for p in pops]), axis=0, weights=[taken[p] for p in pops])
+    weights = [used[p] for p in pops]
+    if not sum(weights):
+        return np.zeros_like(series[pops[0]]), series
+    area = np.average(np.array([series[p] for p in pops]), axis=0, weights=weights)
     return area, series

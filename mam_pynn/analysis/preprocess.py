@@ -159,7 +159,8 @@ def corrcoeff(ctx: Context) -> dict:
     return {relative_path('corrcoeff'): out}
 
 
-def _series_files(ctx: Context, method: str, pop_series: dict, t_max: float, kernel: str) -> dict:
+def _series_files(ctx: Context, method: str, pop_series: dict, t_max: float, kernel: str,
+                  **extra) -> dict:
     """One method's folder of compute_rate_time_series.py: the populations' series, the
     area's as their average weighted by population size, and the parameters."""
     files = {}
@@ -171,7 +172,7 @@ def _series_files(ctx: Context, method: str, pop_series: dict, t_max: float, ker
         files[relative_path('rate_time_series', method=method, area=area)] = np.average(
             series, axis=0, weights=weights)
     files[relative_path('rate_time_series_parameters', method=method)] = ctx.parameters(
-        kernel=kernel, t_max=t_max)
+        kernel=kernel, t_max=t_max, **extra)
     return files
 
 
@@ -184,23 +185,30 @@ def rate_time_series_full(ctx: Context) -> dict:
 
 def rate_time_series_auto_kernel(ctx: Context) -> dict:
     """'auto_kernel': elephant's instantaneous_rate with the kernel width of Shimazaki &
-    Shinomoto (2010) ('auto'), 1 ms, from t_min to min(T, 10.5 s), per neuron."""
+    Shinomoto (2010) ('auto'), 1 ms, from t_min to min(T, 10.5 s), per neuron. A population
+    with too few spikes for a width (elephant needs more than two in practice) gets zeros
+    and is listed in the parameters ('no_kernel_width': ['area/pop', ...])."""
     import neo
     import quantities as pq
     from elephant.statistics import instantaneous_rate
     t_max = min(ctx.T, AUTO_KERNEL_T_MAX)
-    series = {}
+    series, no_width = {}, []
     for area in ctx.areas:
         for pop in ctx.pops(area):
             t = ctx.spikes(area, pop)[:, 1]
             t = t[(t > ctx.t_min) & (t <= t_max)]
+            series[(area, pop)] = np.zeros(int(t_max - ctx.t_min))
             if t.size < 2:      # no kernel width can be estimated from < 2 spikes
-                series[(area, pop)] = np.zeros(int(t_max - ctx.t_min))
+                no_width.append(f'{area}/{pop}')
                 continue
             train = neo.SpikeTrain(t * pq.ms, t_start=0. * pq.ms, t_stop=t_max * pq.ms)
-            rate = instantaneous_rate(train, 1. * pq.ms, t_start=ctx.t_min * pq.ms, t_stop=t_max * pq.ms)
+            try:
+                rate = instantaneous_rate(train, 1. * pq.ms, t_start=ctx.t_min * pq.ms, t_stop=t_max * pq.ms)
+            except ValueError:  # elephant's width search found no candidate (a few spikes)
+                no_width.append(f'{area}/{pop}')
+                continue
             series[(area, pop)] = np.asarray(rate.magnitude)[:, 0] / ctx.size(area, pop)
-    return _series_files(ctx, 'auto_kernel', series, t_max, 'auto')
+    return _series_files(ctx, 'auto_kernel', series, t_max, 'auto', no_kernel_width=no_width)
 
 
 def rate_histogram(ctx: Context) -> dict:
@@ -242,18 +250,32 @@ def _spectra(method: str):
 
 
 def synaptic_input(ctx: Context) -> dict:
-    """compute_synaptic_input.py: each area's input, the size-weighted mean over its
-    populations of the source rates 'full' weighted by |W| K of the run's model and
-    filtered by exp(-t/tau_syn_ex) (:func:`.synaptic_input.area_synaptic_input`). The
-    per-population files (synaptic_input_<area>_<pop>.npy, read by no figure) are not
-    written yet."""
-    from .synaptic_input import area_synaptic_input
+    """compute_synaptic_input.py: each population's input, the source rates 'full' weighted
+    by |W| K of the run's model and filtered by exp(-t/tau_syn_ex), and each area's, their
+    mean weighted by the populations' sizes (:mod:`.synaptic_input`)."""
+    from .synaptic_input import area_synaptic_input, population_synaptic_input
     labels = [f'{a}/{p}' for a in ctx.areas for p in ctx.pops(a)]
     rates = np.array([ctx.out.rate_time_series(*label.split('/')) for label in labels])
-    areas, signals = area_synaptic_input(ctx.model, labels, rates)
+    per_pop = population_synaptic_input(ctx.model, labels, rates)
+    areas, signals = area_synaptic_input(ctx.model, labels, rates, per_pop=per_pop)
     files = {relative_path('synaptic_input', area=area): signal for area, signal in zip(areas, signals)}
+    files.update({relative_path('synaptic_input_pop', area=a, pop=p): signal
+                  for (a, p), signal in per_pop.items()})
     files['Analysis/synaptic_input/synaptic_input_Parameters.json'] = ctx.parameters()
     return files
+
+
+def bold_signal(ctx: Context) -> dict:
+    """compute_bold_signal.py: each area's BOLD signal, neuRosim's balloon model driven by
+    its synaptic input divided by the maximum, one sample per ms (:func:`.bold.bold_signal`)."""
+    from .bold import bold_signal as balloon_bold
+    inputs = np.array([ctx.out.synaptic_input(area) for area in ctx.areas])
+    silent = [a for a, x in zip(ctx.areas, inputs) if not np.max(x) > 0]
+    if silent:
+        raise Skip(f"no synaptic input in {', '.join(silent)}: upstream divides each area's input "
+                   f"by its maximum")
+    signals = balloon_bold(inputs)
+    return {relative_path('bold_signal', area=area): signal for area, signal in zip(ctx.areas, signals)}
 
 
 def _functional_connectivity(method: str, read):
@@ -265,6 +287,95 @@ def _functional_connectivity(method: str, read):
         return {relative_path('functional_connectivity', method=method):
                 st.functional_connectivity(series)}
     return functional_connectivity
+
+
+def functional_connectivity_bold(ctx: Context) -> dict:
+    """compute_functional_connectivity.py for 'bold_signal': Pearson correlation of the
+    areas' BOLD signals after upstream's 5000-sample (5 s) transient."""
+    from .bold import BOLD_TRANSIENT_SAMPLES, bold_functional_connectivity
+    bold = np.array([ctx.out.bold_signal(area) for area in ctx.areas])
+    if bold.shape[-1] <= BOLD_TRANSIENT_SAMPLES + 2:
+        raise Skip(f"the BOLD signal has {bold.shape[-1]} samples, not more than upstream's "
+                   f"{BOLD_TRANSIENT_SAMPLES}-sample (5 s) transient")
+    if len(ctx.areas) < 2:
+        raise Skip("one area: no functional connectivity")
+    return {relative_path('functional_connectivity', method='bold_signal'): bold_functional_connectivity(bold)}
+
+
+def _communities(method: str):
+    def communities(ctx: Context) -> dict:
+        """compute_louvain_communities.py: Louvain communities of the FC of ``method``
+        (:func:`.interactions.louvain_communities`)."""
+        from .interactions import louvain_communities
+        fc = ctx.out.functional_connectivity(method)
+        return {relative_path('communities', method=method): louvain_communities(fc, ctx.areas)}
+    return communities
+
+
+def cross_correlation(ctx: Context) -> dict:
+    """compute_cross_correlation.py: smoothed cross-correlation functions of the area rates
+    'full' of every ordered pair of areas (:func:`.timescales.cross_correlation`)."""
+    from .timescales import cross_correlation as cross
+    series = {area: ctx.out.rate_time_series(area) for area in ctx.areas}
+    files = {}
+    for a1 in ctx.areas:
+        for a2 in ctx.areas:
+            lags, files[relative_path('cross_correlation', area=a1, area2=a2)] = cross(series[a1], series[a2])
+    files[relative_path('cross_correlation_time')] = lags
+    return files
+
+
+def rate_time_series_subsample(ctx: Context) -> dict:
+    """'subsample' (Fig. 6's spectra): the rates of 140 neurons per area, as many as Chu et
+    al. 2014 recorded (:func:`.chu2014.subsampled_rate_series`). A population of a
+    down-scaled run with fewer neurons above 0.56 spikes/s than its share gives all of
+    them; the parameters list those ('fewer_neurons': {area: {pop: [taken, wanted]}})."""
+    from .chu2014 import subsampled_rate_series
+    files, fewer = {}, {}
+    for area in ctx.areas:
+        spikes = {pop: (ctx.spikes(area, pop)[:, 0], ctx.spikes(area, pop)[:, 1]) for pop in ctx.pops(area)}
+        taken = {}
+        series, pops = subsampled_rate_series(spikes, {p: ctx.size(area, p) for p in ctx.pops(area)},
+                                              ctx.t_min, ctx.T, strict=False, taken=taken)
+        files.update({relative_path('rate_time_series_pop', method='subsample', area=area, pop=p): x
+                      for p, x in pops.items()})
+        files[relative_path('rate_time_series', method='subsample', area=area)] = series
+        short = {p: v for p, v in taken.items() if v[0] < v[1]}
+        if short:
+            fewer[area] = short
+    files[relative_path('rate_time_series_parameters', method='subsample')] = ctx.parameters(
+        kernel='binned_subsample', fewer_neurons=fewer)
+    return files
+
+
+GRANGER_SAMPLES_PER_PARAMETER = 4    # a VAR of a short run: samples per parameter of an equation
+
+
+def granger_causality(ctx: Context) -> dict:
+    """compute_granger_causality.py: the conditional Granger causality onto every population
+    from each source with in-degree K > 1 (the run's model) given the others
+    (:func:`.granger.population_granger`, VAR of order 25 on the rates 'full'). A run too
+    short for a VAR on all of a target's sources (fewer than 4 samples per parameter of an
+    equation) keeps its strongest ones (largest K); the parameters say how many."""
+    from .granger import MIN_INDEGREE, ORDER, population_granger
+    labels = [(a, p) for a in ctx.areas for p in ctx.pops(a)]
+    series = np.array([ctx.out.rate_time_series(a, p) for a, p in labels])
+    max_sources = series.shape[1] // (GRANGER_SAMPLES_PER_PARAMETER * ORDER) - 1
+    if max_sources < 1:
+        raise Skip(f"{series.shape[1]} samples cannot fit a VAR of order {ORDER}")
+    K, files, capped = ctx.model.K, {}, 0
+    for i, (area, pop) in enumerate(labels):
+        k = np.array([K[area][pop][sa][sp] for sa, sp in labels], float)
+        k[i] = 0.
+        strong = np.argsort(-k, kind='stable')[:max_sources]
+        capped += int(np.count_nonzero(k > MIN_INDEGREE) > max_sources)
+        kept = np.zeros_like(k)
+        kept[strong] = k[strong]
+        files[relative_path('granger_causality', area=area, pop=pop)] = population_granger(
+            (area, pop), labels, series, kept, ORDER)
+    files['Analysis/granger_causality/granger_causality_Parameters.json'] = ctx.parameters(
+        order=ORDER, min_indegree=MIN_INDEGREE, max_sources=max_sources, targets_capped=capped)
+    return files
 
 
 def pop_rates_la_state(ctx: Context) -> dict:
@@ -292,20 +403,37 @@ PRODUCTS = {
         rate_time_series_auto_kernel,
     'Analysis/rate_histogram/rate_histogram_{area}.npy': rate_histogram,
     'Analysis/power_spectrum_full/power_spectrum_full_{area}.npy': _spectra('full'),
-    'Analysis/synaptic_input/synaptic_input_{area}.npy': synaptic_input,
+    'Analysis/rate_time_series_subsample/rate_time_series_subsample_{area}[_{pop}].npy':
+        rate_time_series_subsample,
+    'Analysis/power_spectrum_subsample/power_spectrum_subsample_{area}.npy': _spectra('subsample'),
+    'Analysis/synaptic_input/synaptic_input_{area}[_{pop}].npy': synaptic_input,
     'Analysis/functional_connectivity_synaptic_input.npy':
         _functional_connectivity('synaptic_input', lambda r, area: r.synaptic_input(area)),
     'Analysis/functional_connectivity_rate_time_series_full.npy':
         _functional_connectivity('rate_time_series_full', lambda r, area: r.rate_time_series(area)),
+    'Analysis/FC_synaptic_input_communities.json': _communities('synaptic_input'),
+    'Analysis/bold_signal/bold_signal_{area}.npy': bold_signal,
+    'Analysis/functional_connectivity_bold_signal.npy': functional_connectivity_bold,
+    'Analysis/FC_bold_signal_communities.json': _communities('bold_signal'),
+    'Analysis/cross_correlation/cross_correlation_{area}_{area2}.npy': cross_correlation,
     'Analysis/pop_rates_LA_state.json': pop_rates_la_state,
+}
+
+#: products computed only when named in ``preprocess(extra=...)``, after PRODUCTS: the Granger
+#: causality of all 254 populations takes ~14 min for a down-scaled 2 s run on 2 cores,
+#: and no figure drawn yet reads it (Fig. 9's significant channels will)
+ON_REQUEST = {
+    'Analysis/granger_causality/granger_causality_{area}_{pop}.json': granger_causality,
 }
 
 
 def preprocess(run_dir, data_path, label: str | None = None, t_min: float = T_MIN,
-               only: list[str] | None = None, overwrite: bool = False, verbose: bool = True) -> dict:
+               only: list[str] | None = None, overwrite: bool = False, verbose: bool = True,
+               extra: list[str] = ()) -> dict:
     """Write ``run_dir`` into ``<data_path>/<label>/`` (label: the run's, from config.yaml).
 
-    ``only``: the PRODUCTS patterns to compute (default all). Returns {'root', 'written'
+    ``only``: the PRODUCTS patterns to compute (default all); ``extra``: ON_REQUEST ones
+    to compute after them. Returns {'root', 'written'
     (patterns), 'skipped' {pattern: reason}, 'files' (count)} and prints a summary line.
     """
     t0 = time.perf_counter()
@@ -314,9 +442,10 @@ def preprocess(run_dir, data_path, label: str | None = None, t_min: float = T_MI
     if target.root.exists() and not overwrite:
         raise FileExistsError(f"{target.root} exists: preprocess(overwrite=True) "
                               f"(`mam preprocess --overwrite`) replaces it")
-    unknown = [p for p in (only or []) if p not in PRODUCTS]
+    known = {**PRODUCTS, **ON_REQUEST}
+    unknown = [p for p in (only or []) if p not in PRODUCTS] + [p for p in extra if p not in ON_REQUEST]
     if unknown:
-        raise KeyError(f"unknown product {unknown[0]!r}; known: {'; '.join(PRODUCTS)}")
+        raise KeyError(f"unknown product {unknown[0]!r}; known: {'; '.join(known)}")
     target.data_path.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.data_path, prefix=f'.{target.label}.'))
     written, skipped, n_files = [], {}, 0
@@ -324,11 +453,11 @@ def preprocess(run_dir, data_path, label: str | None = None, t_min: float = T_MI
         out = LabelledRun(target.data_path, target.label, figure='mam preprocess')
         out.root = staging              # later products read what earlier ones wrote
         ctx = Context(run_dir, out, t_min)
-        names = [p for p in PRODUCTS if not only or p in only]
+        names = [p for p in PRODUCTS if not only or p in only] + list(extra)
         for k, pattern in enumerate(names, 1):
             t = time.perf_counter()
             try:
-                files = PRODUCTS[pattern](ctx)
+                files = known[pattern](ctx)
             except (Skip, MissingFile) as why:
                 if isinstance(why, MissingFile):
                     why = f"needs {why.path.relative_to(staging)}, which was not written"

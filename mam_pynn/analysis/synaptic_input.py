@@ -63,18 +63,31 @@ def synaptic_input(rates: np.ndarray, weights: np.ndarray, tau_syn, resolution: 
     return out
 
 
-def area_synaptic_input(M, pop_labels, pop_series: np.ndarray, bin_ms: float = 1.):
-    """(areas, signals (areas, bins)) from population rate series labelled 'area/pop'
-    (compute_synaptic_input.py: tau_syn_ex for all sources)."""
+def population_synaptic_input(M, pop_labels, pop_series: np.ndarray, bin_ms: float = 1.) -> dict:
+    """{(area, pop): signal (bins,)} for every population of the labels' areas
+    (compute_synaptic_input.py's synaptic_input_<area>_<pop>.npy: tau_syn_ex for all
+    sources) from population rate series labelled 'area/pop'."""
     keys = [tuple(str(label).split('/')) for label in pop_labels]
     rates = np.asarray(pop_series, float)
     tau = float(M.params['neuron_params']['single_neuron_dict']['tau_syn_ex'])
-    areas = list(dict.fromkeys(a for a, _ in keys))
-    signals = []
-    for area in areas:
+    out = {}
+    for area in dict.fromkeys(a for a, _ in keys):
         pops = [p for a, p in keys if a == area]
         weights = np.array([[abs(M.W[area][p][sa][sp]) * M.K[area][p][sa][sp] for sa, sp in keys]
                             for p in pops])                   # (target pops, source pops)
-        n = np.array([M.N[area][p] for p in pops], float)
-        signals.append(np.average(synaptic_input(rates, weights, tau, bin_ms), axis=0, weights=n))
-    return areas, np.array(signals).reshape(len(areas), rates.shape[-1])
+        for p, signal in zip(pops, synaptic_input(rates, weights, tau, bin_ms)):
+            out[(area, p)] = signal
+    return out
+
+
+def area_synaptic_input(M, pop_labels, pop_series: np.ndarray, bin_ms: float = 1., per_pop=None):
+    """(areas, signals (areas, bins)): each area's population signals averaged with the
+    neuron numbers N as weights (synaptic_input_<area>.npy); ``per_pop``: those signals,
+    from :func:`population_synaptic_input` if not given."""
+    keys = [tuple(str(label).split('/')) for label in pop_labels]
+    if per_pop is None:
+        per_pop = population_synaptic_input(M, pop_labels, pop_series, bin_ms)
+    areas = list(dict.fromkeys(a for a, _ in keys))
+    signals = [np.average([per_pop[(a, p)] for b, p in keys if b == a], axis=0,
+                          weights=[M.N[a][p] for b, p in keys if b == a]) for a in areas]
+    return areas, np.array(signals).reshape(len(areas), np.shape(pop_series)[-1])

@@ -95,12 +95,20 @@ def extremum_times(rates: np.ndarray, areas, resolution: float = 1., excluded=NO
                    max_lag: float = MAX_LAG_MS, widths=PEAK_WIDTHS):
     """(times, values), each (areas, areas): the extremum time (ms) and value of the
     smoothed cross-correlation cross[0][1] of every area pair (Fig7's cc_matrix, panels
-    C and D), NaN for areas in ``excluded``. As upstream, an entry whose transposed entry
-    is already known and non-zero is its negative (cross_ij(tau) = cross_ji(-tau)), others
-    are computed. ``rates``: (areas, bins) in the order of ``areas``."""
-    areas = list(areas)
+    C and D), NaN for areas in ``excluded``. ``rates``: (areas, bins) in the order of
+    ``areas``; :func:`peak_matrix` does the rest."""
     X = _centred_fft(rates)
     t = lag_axis(X.shape[1], resolution)
+    return peak_matrix(lambda i, j: (t, smooth_cross(_cross_function(X[i], X[j], resolution))),
+                       areas, excluded, max_lag, widths)
+
+
+def peak_matrix(cross, areas, excluded=NO_CC_INPUT, max_lag: float = MAX_LAG_MS, widths=PEAK_WIDTHS):
+    """(times, values) of :func:`extremum_times` from ``cross(i, j)`` -> (lags, smoothed
+    cross[0][1] of areas i, j) (e.g. read from cross_correlation_<a>_<b>.npy). As upstream,
+    an entry whose transposed entry is already known and non-zero is its negative
+    (cross_ij(tau) = cross_ji(-tau)), others are computed."""
+    areas = list(areas)
     n = len(areas)
     times, values = np.zeros((n, n)), np.zeros((n, n))
     for i in range(n):
@@ -110,8 +118,7 @@ def extremum_times(rates: np.ndarray, areas, resolution: float = 1., excluded=NO
             elif areas[i] in excluded or areas[j] in excluded:
                 times[i, j] = values[i, j] = np.nan
             else:
-                cc = smooth_cross(_cross_function(X[i], X[j], resolution))
-                times[i, j], values[i, j] = correlation_peak(t, cc, i == j, max_lag, widths)
+                times[i, j], values[i, j] = correlation_peak(*cross(i, j), i == j, max_lag, widths)
     return times, values
 
 

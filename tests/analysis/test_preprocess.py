@@ -58,8 +58,11 @@ def test_the_files_have_upstreams_names(layout):
         assert (root / rel).is_file(), rel
     assert not (root / 'recordings' / f'{LABEL}-spikes-TH-4E.npy').exists()     # TH has no layer 4
     assert json.loads((root / 'Analysis' / 'pop_rates.json').read_text())['Parameters']['t_min'] == T_MIN
-    assert result['skipped'] == {'Analysis/pop_rates_LA_state.json':
-                                 'the run ends at 3000 ms, before the low-activity phase 3500-3600 ms'}
+    assert result['skipped']['Analysis/pop_rates_LA_state.json'] == \
+        'the run ends at 3000 ms, before the low-activity phase 3500-3600 ms'
+    assert set(result['skipped']) == {'Analysis/pop_rates_LA_state.json',     # 3 s: no BOLD FC
+                                      'Analysis/functional_connectivity_bold_signal.npy',
+                                      'Analysis/FC_bold_signal_communities.json'}
     assert not [p for p in r.data_path.iterdir() if p.name.startswith('.')]       # no staging left
 
 
@@ -153,14 +156,48 @@ def test_spectra_histograms_and_fc(layout):
     assert fc.shape == (4, 4)
 
 
+def test_dynamics_products_against_independent_computations(layout):
+    """Issue 22's products: area input = N-weighted mean of its populations' inputs; the
+    cross-correlation files those of the areas' rates; the subsample series of a population = its binned
+    rate over the neurons taken; the BOLD signal of a 3 s run written, its FC skipped."""
+    run, r, result = layout
+    cfg = yaml.safe_load((run / 'config.yaml').read_text())
+    from mam_pynn.analysis.synaptic_input import run_model
+    pops = list(r.pop_LvR()['V2'])
+    n = np.array([run_model(run).N['V2'][p] for p in pops], float)      # the model's sizes, as upstream
+    np.testing.assert_allclose(r.synaptic_input('V2'),
+                               np.average([r.synaptic_input('V2', p) for p in pops], axis=0, weights=n),
+                               rtol=1e-10, atol=1e-12)
+    t, c = r.cross_correlation('V1', 'FEF')
+    assert t.shape == c.shape[-1:] and c.shape[:2] == (2, 2)
+    from mam_pynn.analysis.timescales import cross_correlation     # tested in test_timescales
+    t2, c2 = cross_correlation(r.rate_time_series('V1'), r.rate_time_series('FEF'))
+    np.testing.assert_array_equal(t, t2)
+    np.testing.assert_allclose(c, c2)
+    assert r.bold_signal('V1').size == r.rate_time_series('V1').size
+    assert 'Analysis/functional_connectivity_bold_signal.npy' in result['skipped']
+    assert not any('granger' in p for p in result['written'])      # on request only
+    ids, times, size = spikes(run, 'V1', '23E')
+    keep = (times > T_MIN) & (times <= 3000.)
+    sub = r.rate_time_series('V1', '23E', method='subsample')
+    active = np.flatnonzero(np.bincount(ids[keep], minlength=size) / 2.5 > 0.56)
+    sizes = {p: v['size'] for p, v in cfg['populations']['V1'].items()}
+    n_taken = min(active.size, int(np.round(140 * sizes['23E'] / sum(sizes.values()))))
+    chosen = keep & np.isin(ids, active[:n_taken])
+    t = times[chosen]
+    t = t[t < 3000. + 0.5]
+    bins = np.floor(t - T_MIN - 0.5).astype(int)                  # upstream's half-shifted 1 ms bins
+    np.testing.assert_allclose(sub, np.bincount(bins[bins >= 0], minlength=sub.size) * 1e3 / n_taken)
+
+
 def test_a_missing_file_is_one_line_naming_it_and_the_figure(layout):
     _, r, _ = layout
     reader = LabelledRun(r.data_path, LABEL, figure='fig8_interactions')
-    with pytest.raises(MissingFile) as err:
-        reader.bold_signal('V1')
+    with pytest.raises(MissingFile) as err:        # 3 s: no BOLD after its 5 s transient
+        reader.functional_connectivity('bold_signal')
     msg = str(err.value)
-    assert '\n' not in msg and 'bold_signal/bold_signal_V1.npy' in msg and 'fig8_interactions' in msg
-    assert 'compute_bold_signal.py' in msg
+    assert '\n' not in msg and 'functional_connectivity_bold_signal.npy' in msg and 'fig8_interactions' in msg
+    assert 'compute_functional_connectivity.py' in msg
     with pytest.raises(FileNotFoundError, match='granger_causality_V1_23E.json'):
         reader.granger_causality('V1', '23E')
 
@@ -171,7 +208,7 @@ def test_a_new_product_plugs_in_with_one_line(small_run, tmp_path, monkeypatch):
     monkeypatch.setitem(PRODUCTS, 'Analysis/bold_signal/bold_signal_{area}.npy', lambda ctx: {
         relative_path('bold_signal', area=a): 2. * ctx.out.synaptic_input(a) for a in ctx.areas})
     only = ['Analysis/rate_time_series_full/rate_time_series_full_{area}[_{pop}].npy',
-            'Analysis/synaptic_input/synaptic_input_{area}.npy',
+            'Analysis/synaptic_input/synaptic_input_{area}[_{pop}].npy',
             'Analysis/bold_signal/bold_signal_{area}.npy']
     preprocess(small_run, tmp_path, label='x', only=only, verbose=False)
     r = LabelledRun(tmp_path, 'x')

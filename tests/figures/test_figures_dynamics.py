@@ -17,8 +17,16 @@ from mam_pynn.figures.dynamics import FIGURES, STATES, readers
 AREAS = ['V1', 'V2', 'V4', 'FEF', '46', 'TH']
 
 
+@pytest.fixture(scope='module', autouse=True)
+def few_theory_starts():
+    """Fig. 4 B's theory with 4 starts per chi (the figure's default takes minutes)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv('MAM_FIG4_STARTS', '4')
+        yield
+
+
 @pytest.fixture(scope='module')
-def drawn(tmp_path_factory):
+def drawn(tmp_path_factory, few_theory_starts):
     """A synthetic 6-area run (no simulator), analysed, preprocessed into the layout as
     label 'syn' and drawn, every state reading it."""
     from mam_pynn.analysis import analyze_run
@@ -38,6 +46,13 @@ def drawn(tmp_path_factory):
 
 def data(out, name):
     return json.loads((Path(out) / f'{name}.json').read_text())
+
+
+def unlabelled(d):
+    """A figure's data without the run labels (keys ending in 'label'), at any depth."""
+    if isinstance(d, dict):
+        return {k: unlabelled(v) for k, v in d.items() if not k.endswith('label')}
+    return d
 
 
 def _matrix(values):
@@ -88,16 +103,116 @@ def test_figures_equal_our_statistics_where_both_exist(drawn):
             assert fig['lvr'][i][j] == pytest.approx(s['lvr_upstream'], rel=1e-12)
 
 
-def test_fc_figure_plots_the_layouts_fc_and_its_similarity(drawn):
+def test_fig2_plots_each_states_population_rates(drawn):
+    """Fig. 2: the layout's pop_rates per area and population (0 drawn at 1e-5, as upstream;
+    NaN where the area lacks the population), the architectural types those of the raw
+    data file."""
+    from mam_pynn.data import data_file
+    fig2, r = data(drawn['out'], 'fig2_bistability'), drawn['layout']
+    table = r.pop_rates()
+    for key in 'ABC':
+        m = _matrix(fig2[key]['rates'])
+        for i, area in enumerate(AREAS):
+            for j, pop in enumerate(fig2['populations']):
+                want = table[area].get(pop, np.nan)
+                want = 1e-5 if want == 0. else want
+                assert (np.isnan(m[i, j]) and np.isnan(want)) or m[i, j] == want, (key, area, pop)
+    lines = data_file('raw_data/ArchitecturalTypes.csv').read_text().splitlines()
+    raw = dict(ln.split('\t')[:2] for ln in lines if not ln.startswith('#') and ln.count('\t') == 1)
+    checked = [a for a in AREAS if raw.get(a, '').strip().isdigit()]
+    assert len(checked) >= 4
+    for area in checked:
+        assert fig2['architecture'][area] == int(raw[area]), area
+
+
+def test_fig4_theory_and_runs(drawn):
+    """Fig. 4: A the layout's V1 series; B the histogram of the population means of the end
+    states (numpy's histogram of the plotted means, range 0-40, 50 bins); C below 1 and
+    growing with chi from 1.8 on (upstream's published panel)."""
+    fig4, r = data(drawn['out'], 'fig4_metastability'), drawn['layout']
+    assert fig4['starts'] == 4
+    for state in ('ground_state', 'metastable'):
+        np.testing.assert_array_equal(fig4['v1_rate'][state]['rate'], r.rate_time_series('V1'))
+    for c, h in fig4['theory_histogram'].items():
+        counts, _ = np.histogram(fig4['theory_mean_activity'][c], bins=50, range=(0., 40.))
+        assert h['counts'] == counts.tolist(), c
+    lam = [fig4['critical_eigenvalue'][c] for c in ('1.8', '1.9', '2', '2.1')]
+    assert all(0.5 < v < 1. for v in lam) and lam == sorted(lam)
+
+
+def test_fig6_without_and_with_experimental_data(drawn, tmp_path, monkeypatch):
+    """Fig. 6: D the layout's subsample spectra and F its V1 rate histogram; without
+    $MAM_CHU2014_DIR no experimental panel; with a synthetic pvc-5 folder the experimental
+    spectra and histograms are chu2014.process's (tested on planted phases there)."""
+    from mam_pynn.analysis import chu2014
+    from mam_pynn.figures.dynamics import CHU2014_ENV, fig6_comparison_exp_spiking_data
+    r = drawn['layout']
+    fig6 = data(drawn['out'], 'fig6_comparison_exp_spiking_data')
+    assert fig6['experiment'] is None
+    f, power = r.power_spectrum('V1', method='subsample')
+    for state in ('ground_state', 'metastable'):
+        np.testing.assert_array_equal(fig6['sim_spectra'][state]['power'], power)
+    np.testing.assert_array_equal(fig6['rate_histogram_sim'], r.rate_histogram('V1')[1])
+    folder = chu2014.write_synthetic(tmp_path / 'chu', phases_s=((0., 25., 'low'), (25., 50., 'high')))
+    monkeypatch.setenv(CHU2014_ENV, str(folder))
+    fig6_comparison_exp_spiking_data(tmp_path / 'out', r, r)
+    exp = data(tmp_path / 'out', 'fig6_comparison_exp_spiking_data')['experiment']
+    want = chu2014.process(folder, r.rate_histogram('V1')[0])
+    for phase in chu2014.PHASES:
+        np.testing.assert_allclose(exp[f'power_spectrum_{phase}'], want[f'power_spectrum_V1_{phase}'])
+    assert exp['rate_histogram_full'] == want['rate_histogram_full'].tolist()
+    assert exp['neurons'] == len(want['spike_data_1mm'])
+
+
+def test_fig7_extremum_times_and_hierarchy(drawn):
+    """Fig. 7 from the layout's cross-correlation files = the extremum times recomputed from
+    the area rates (timescales.extremum_times, tested on known lags there); the hierarchy
+    solves the least-squares problem (checked by scipy's minimize as upstream's fit, up to
+    its tolerance); panel A's order is each area's first rise above twice its mean."""
+    from scipy.optimize import minimize
+    from mam_pynn.analysis.timescales import extremum_times
+    fig7, r = data(drawn['out'], 'fig7_temporal_hierarchy'), drawn['layout']
+    rates = np.array([r.rate_time_series(a) for a in AREAS])
+    times, _ = extremum_times(rates, AREAS)
+    np.testing.assert_allclose(_matrix(fig7['extremum_times']), times)
+    keep = [i for i, a in enumerate(AREAS) if a != 'MDP']
+    c = times[np.ix_(keep, keep)]
+    res = minimize(lambda h: np.sum((h[:, None] - h[None, :] - c) ** 2), np.zeros(len(keep)), tol=1e-12)
+    h = res.x - res.x.min()
+    h /= h.max()
+    by_area = dict(zip(fig7['hierarchy_areas'], fig7['hierarchy']))
+    np.testing.assert_allclose([by_area[AREAS[i]] for i in keep], h, atol=1e-4)
+    i0 = int(fig7['window_ms'][0] - 500.)
+    rise = [np.flatnonzero(x[i0:i0 + 500] > 2 * x[i0:i0 + 500].mean()) for x in rates]
+    rise = [int(x[0]) if x.size else 499 for x in rise]
+    assert fig7['order_A'] == [AREAS[i] for i in np.argsort(rise, kind='stable')]
+
+
+def test_fig8_plots_the_layouts_fc_its_similarities_and_communities(drawn):
+    """Fig. 8: A, C the layout's FC and fMRI's; D r over all off-diagonal entries (numpy's
+    corrcoef on the flattened matrices with zeroed diagonals); the structural connectivity
+    relative in-degrees summed by hand from K_areas; E, F the layout's communities."""
     from mam_pynn.analysis.statistics import load_experimental_fc
-    fig8 = data(drawn['out'], 'fig8_functional_connectivity')
+    from mam_pynn.model import MultiAreaModel
+    from mam_pynn.theory.metastability import fig4_network_params
+    fig8 = data(drawn['out'], 'fig8_interactions')
     sim = drawn['layout'].functional_connectivity('synaptic_input')
     np.testing.assert_array_equal(_matrix(fig8['fc_sim']), sim)
     exp = load_experimental_fc(AREAS)
     np.testing.assert_array_equal(_matrix(fig8['fc_exp']), exp)
-    iu = np.triu_indices(len(AREAS), 1)
-    assert fig8['similarity_exp'] == pytest.approx(np.corrcoef(sim[iu], exp[iu])[0, 1], rel=1e-12)
-    assert fig8['areas'] == AREAS
+    off = ~np.eye(len(AREAS), dtype=bool)
+    r = np.corrcoef(np.where(off, sim, 0).ravel(), np.where(off, exp, 0).ravel())[0, 1]
+    assert fig8['similarity_exp']['metastable']['r'] == pytest.approx(r, rel=1e-12)
+    assert fig8['areas'] == AREAS and fig8['fc_bold'] is None       # 2 s: no BOLD FC
+    M = MultiAreaModel(fig4_network_params(1.))
+    for i, t in enumerate(AREAS):
+        total = sum(M.K_areas[t].values())
+        for j, s in enumerate(AREAS):
+            assert fig8['structural_connectivity'][i][j] == pytest.approx(M.K_areas[t][s] / total, rel=1e-12)
+    assert fig8['communities']['sim'] == drawn['layout'].communities('synaptic_input')
+    # the map equation groups the early visual areas V1, V2 apart from the frontal FEF, 46
+    st = fig8['communities']['structure']
+    assert st['V1'] == st['V2'] != st['FEF'] == st['46']
 
 
 def test_the_published_labels_are_read_with_original_data(drawn, tmp_path):
@@ -116,8 +231,8 @@ def test_the_published_labels_are_read_with_original_data(drawn, tmp_path):
     out = tmp_path / 'out'
     mam_figures('dynamics', out, '--original-data', str(published))
     for name in FIGURES:
-        ours, theirs = data(drawn['out'], name), data(out / 'dynamics', name)
-        for key in set(ours) - {'label', 'spikes_label'}:
+        ours, theirs = unlabelled(data(drawn['out'], name)), unlabelled(data(out / 'dynamics', name))
+        for key in ours:
             assert theirs[key] == ours[key], (name, key)
     assert data(out / 'dynamics', 'fig3_ground_state')['label'] == STATES['ground_state'][0]
     assert data(out / 'dynamics', 'fig5_metastable')['spikes_label'] == STATES['metastable_spikes'][0]
@@ -131,7 +246,7 @@ def test_the_published_labels_are_read_with_original_data(drawn, tmp_path):
     line = res.stderr.strip().splitlines()[-1]
     assert 'lacking/Analysis/rate_time_series_full/rate_time_series_full_Parameters.json: missing' in line \
         or 'lacking/Analysis/pop_rates.json: missing' in line, line
-    assert 'fig3_ground_state reads it' in line
+    assert 'fig2_bistability reads it' in line           # the first figure reading ground_state
 
 
 TINY = {'backend': 'nest',
@@ -142,10 +257,14 @@ TINY = {'backend': 'nest',
 
 def _figures_config(tmp_path, mode):
     configs = {}
-    for state, chi in (('ground_state', 1.), ('metastable', 1.9)):
+    for state, chi in (('ground_state', 1.), ('metastable', 1.9), ('bistability_LA', 1.), ('bistability_HA', 1.)):
         cfg = yaml.safe_load(yaml.safe_dump(TINY))
         cfg['network_params']['connection_params'].update(cc_weights_factor=chi,
                                                           cc_weights_I_factor=1. if chi == 1. else 2.)
+        if state.startswith('bistability'):                 # upstream's unstabilized model
+            cfg['network_params']['connection_params'].update(
+                g=-16., K_stable=None, fac_nu_ext_5E=1. if state.endswith('LA') else 1.125,
+                fac_nu_ext_6E=1. if state.endswith('LA') else 1.41666667)
         configs[state] = tmp_path / f'{state}.yaml'
         configs[state].write_text(yaml.safe_dump(cfg))
     path = tmp_path / 'figures.yaml'
@@ -176,7 +295,7 @@ def test_the_dynamics_workflow_simulates_analyses_and_draws(tmp_path):
 def test_cluster_mode_writes_job_scripts_instead_of_simulating(tmp_path):
     out = tmp_path / 'out'
     res = mam_figures('dynamics', out, '--config', str(_figures_config(tmp_path, 'cluster')))
-    for state in ('ground_state', 'metastable'):
+    for state in ('ground_state', 'metastable', 'bistability_LA', 'bistability_HA'):
         script = (out / 'runs' / f'{state}.job.sh').read_text()
         assert '#SBATCH --nodes=2' in script and 'simulate --config' in script, script
         assert not (out / 'runs' / state / 'summary.json').exists()

@@ -70,3 +70,17 @@ def test_path_gain_is_the_slope_weighted_absolute_connectivity():
         d_s2 = (nu(mu[j], sigma[j] ** 2 + h) - nu(mu[j], sigma[j] ** 2 - h)) / (2 * h)
         expected = M.theory.tau_s * (K[j] * np.abs(J[j]) * d_mu + K[j] * J[j] ** 2 * d_s2) / leading
         np.testing.assert_allclose(gain[j], expected, rtol=0.03, atol=1e-12)
+
+
+def test_held_input_integration_reproduces_the_published_end_states():
+    """Issue 22's Fig. 4 B: with the input held for dt it is the continuous integration
+    (random_fixed_points, MultiAreaModel's theory); held for 0.1 ms as NEST 2's
+    siegert_neuron (the 2018 data), the end states' population means lie where upstream's
+    published panel B has them (chi 1.9: ~12, chi 2.5: ~33 spikes/s), below the fixed
+    points (~23, ~51)."""
+    a = ms.held_input_end_states(1.9, 3, hold_ms=0.01, shorten=False)
+    b = ms.random_fixed_points(1.9, 3)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    for chi, published, fixed_point in ((1.9, 12., 23.), (2.5, 33., 51.)):
+        m = np.median(ms.held_input_end_states(chi, 8)[:, :, -1].mean(axis=1))
+        assert abs(m - published) < 2.5 < abs(m - fixed_point), (chi, m)
