@@ -733,6 +733,7 @@ def fig8_interactions(out_dir, run: LabelledRun, ground: LabelledRun) -> list:
 FIG9_LAYERS = ('23', '4', '5', '6')
 FIG9_CLASSES = (('HL', 'high to low type (HL)'), ('HZ', 'horizontal (HZ)'), ('LH', 'low to high type (LH)'))
 FIG9_MAX_LW = 7.                        # points, the widest channel of all six diagrams
+FIG9_K_BINS = np.logspace(-5., 0., 51)   # upstream's relative in-degree bins (10^-5 ... 10^-0.1), and [0.79, 1]
 
 
 def granger_table(run: LabelledRun, areas) -> dict:
@@ -759,26 +760,38 @@ def laminar_channels(gc: dict, arch: dict) -> tuple[dict, dict]:
     return out, channels
 
 
-def la_state_paths(run: LabelledRun) -> dict:
-    """Fig. 9 B (upstream's Fig9_path_analysis.py): the shortest population paths of the
-    full-scale model of chi = 1.9 (Fig. 4's parameters) on the gain at the run's rates of
-    the low-activity phase (pop_rates_LA_state.json), per area pair the population pair
-    joined, counted per structural gradient."""
-    from ..anatomy import load_raw_data, process_raw_data
+def fig9_model():
+    """Upstream's Fig9_path_analysis.py model: full scale, chi = 1.9 (Fig. 4's
+    parameters), with its theory; its K (K_stable) is also that of Fig9_laminar_interactions.py."""
     from ..model import MultiAreaModel
+    from ..theory.metastability import fig4_network_params
+    return MultiAreaModel(fig4_network_params(1.9), theory=True)
+
+
+def la_state_paths(run: LabelledRun, M) -> dict:
+    """Fig. 9 B (upstream's Fig9_path_analysis.py): the shortest population paths of
+    ``M`` (:func:`fig9_model`) on the gain at the run's rates of the low-activity phase
+    (pop_rates_LA_state.json), per area pair the population pair joined, counted per
+    structural gradient. A run without that file (shorter than 3.6 s) gives its mean rates
+    (pop_rates.json) instead, and 'rates' says so."""
+    from ..anatomy import load_raw_data, process_raw_data
     from ..theory.metastability import fig4_network_params
     from ..theory.paths import path_gain_matrix
     from .anatomy import laminar_path_data
-    table = run.pop_rates_LA_state()
-    params = fig4_network_params(1.9)
-    M = MultiAreaModel(params, theory=True)
+    if run.has('pop_rates_LA_state'):
+        key, table = 'pop_rates_LA_state', run.pop_rates_LA_state()
+        source = "low-activity rates 3.5-3.6 s (pop_rates_LA_state.json), upstream's"
+    else:
+        key, table = 'pop_rates', run.pop_rates()
+        source = ("run's mean rates (pop_rates.json), NOT upstream's low-activity rates "
+                  "3.5-3.6 s (pop_rates_LA_state.json; the run is shorter)")
     rates = np.array([table.get(a, {}).get(p, np.nan) for a, p in
                       (x.split('-', 1) for x in M.structure_vec)], float)
     if not np.all(np.isfinite(rates)):
-        raise ValueError(f"{run.path('pop_rates_LA_state')}: {int(np.sum(~np.isfinite(rates)))} of "
+        raise ValueError(f"{run.path(key)}: {int(np.sum(~np.isfinite(rates)))} of "
                          f"{rates.size} populations without a rate (the path analysis needs all 32 areas)")
     d = laminar_path_data(M, process_raw_data(load_raw_data()), gain=path_gain_matrix(M.theory, rates))
-    return {'params': params, 'leading_eigenvalue': d['leading_eigenvalue'],
+    return {'params': fig4_network_params(1.9), 'rates': source, 'leading_eigenvalue': d['leading_eigenvalue'],
             'pair_counts': {g: d['pair_counts'][g] for g, _ in FIG9_CLASSES},
             'area_pairs': {g: sum(r['arch_class'] == g for r in d['paths']) for g, _ in FIG9_CLASSES}}
 
@@ -805,6 +818,9 @@ def laminar_diagram(ax, channels, width: float, title: str) -> None:
         ax.plot(xi, yy, 'o', ms=9, color='#e0605e', mec='k', mew=0.5, zorder=3)
         ax.text(xs - 0.1, yy, layer.replace('23', '2/3') + 'E', ha='right', va='center', fontsize=8)
         ax.text(xi + 0.1, yy, layer.replace('23', '2/3'), ha='left', va='center', fontsize=8)
+    if not channels:
+        ax.text(0.5 * (xs + xe), 1.5, 'no significant channel', ha='center', va='center', fontsize=8,
+                color='tab:red', bbox={'fc': 'w', 'ec': 'none'})
     ax.text(xs, 3.55, 'source', ha='center', fontsize=7)
     ax.text(0.5 * (xe + xi), 3.55, 'target E  I', ha='center', fontsize=7)
     ax.set_xlim(-0.45, 1.6)
@@ -819,31 +835,41 @@ def fig9_laminar_interactions(out_dir, run: LabelledRun) -> list:
     structural gradient (arrow width: the fraction of the gradient's area pairs with that
     channel significant), B the population pairs joined by the shortest paths of the
     gain at the low-activity rates (width: fraction of area pairs), C the share of
-    significant source-target pairs, D the share of distinct channels onto E and I.
-    Not drawn: E (relative in-degree histogram). A run without Granger files gets one line
-    saying how to write them."""
-    from ..analysis.granger import significant_fraction, target_balance
+    significant source-target pairs, D the share of distinct channels onto E and I, E the
+    histograms of the tested pairs' relative in-degrees (K / the target's tested total, of
+    the full-scale model), significant ones dark, local ones coloured. A run without
+    Granger files gets one line saying how to write them."""
+    from ..analysis.granger import indegree_table, significant_fraction, target_balance
     areas = run.areas()
     gc = granger_table(run, areas)
     scale = describe(run)
     pyplot = plt()
     data = {'scale': scale, 'label': run.label, 'areas': areas}
     if not any(gc.values()):
-        msg = (f"no Granger causality in {run.root / 'Analysis' / 'granger_causality'}: write it with "
-               f"`mam preprocess RUN_DIR --out DATA_PATH --granger` (or upstream's compute_granger_causality.py)")
+        msg = ("the run has no Analysis/granger_causality/granger_causality_<area>_<pop>.json: write them "
+               "with `mam preprocess RUN_DIR --out DATA_PATH --granger` (or upstream's compute_granger_causality.py)")
         fig = pyplot.figure(figsize=(11, 2))
-        fig.text(0.5, 0.5, f"{PAPER}, Fig. 9: laminar interactions\n{msg}", ha='center', va='center',
-                 fontsize=8, wrap=True)
-        print(msg, flush=True)
+        fig.text(0.5, 0.5, f"{PAPER}, Fig. 9: laminar interactions\nrun {run.label}: {msg}", ha='center',
+                 va='center', fontsize=8, wrap=True)
+        print(f"fig9_laminar_interactions: {run.root}: {msg}", flush=True)
         return save(fig, {**data, 'missing': msg}, out_dir, 'fig9_laminar_interactions')
     arch = _architecture(areas)
     lam, channels = laminar_channels(gc, arch)
+    M = fig9_model()
     try:
-        paths, why = la_state_paths(run), None
+        paths, why = la_state_paths(run, M), None
     except (FileNotFoundError, ValueError) as err:
         paths, why = None, str(err)
     frac = significant_fraction({a: gc[a] for a in areas if gc[a]}, arch)
     balance = target_balance(channels)
+    rows = indegree_table({a: gc[a] for a in areas if gc[a]}, M.K)
+    hist = {}
+    for key, local in (('areal', False), ('local', True)):
+        k = np.array([r['K'] for r in rows if r['local'] == local])
+        sig = np.array([r['K'] for r in rows if r['local'] == local and r['p'] < 0.05])
+        hist[key] = {'all': np.histogram(k, FIG9_K_BINS)[0], 'significant': np.histogram(sig, FIG9_K_BINS)[0],
+                     'mean_all': float(k.mean()) if k.size else float('nan'),
+                     'mean_significant': float(sig.mean()) if sig.size else float('nan')}
     path_fracs = ([] if paths is None else
                   [{g: [[sp, tp, k, k / paths['area_pairs'][g]] for sp, tp, k in paths['pair_counts'][g]]
                     for g, _ in FIG9_CLASSES}])
@@ -865,6 +891,7 @@ def fig9_laminar_interactions(out_dir, run: LabelledRun) -> list:
         else:
             laminar_diagram(ax, path_fracs[0][g], width,
                             f"{'B  ' if k == 0 else ''}paths, {name}: {paths['area_pairs'][g]} area pairs")
+
     ax = fig.add_subplot(grid[2, 0])
     order = ('all', 'HL', 'HZ', 'LH', 'same-area')
     pct = [100. * frac[g]['significant'] / frac[g]['total'] if frac[g]['total'] else np.nan for g in order]
@@ -882,17 +909,33 @@ def fig9_laminar_interactions(out_dir, run: LabelledRun) -> list:
     ax.set_xticklabels(['Σ', 'HL', 'HZ', 'LH'] * 2, fontsize=8)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel('relative proportion')
+    if not np.isfinite(balance['all']['E']):
+        ax.text(4., 0.5, 'no significant channel between areas', ha='center', fontsize=8, color='tab:red')
     ax.set_title('D  distinct channels onto E and I', loc='left', fontsize=9)
     ax = fig.add_subplot(grid[2, 2])
-    ax.axis('off')
-    ax.text(0., 0.9, "arrow width ∝ fraction of the gradient's area pairs\n"
-            f"(widest: {top:.3g} = {FIG9_MAX_LW:g} pt, all six diagrams);\n"
-            "Granger: VAR order 25, Levene p < 0.05\npanel E (in-degree histogram) not drawn",
-            fontsize=8, va='top', transform=ax.transAxes)
+    peak = 1
+    for key, part, color, label in (('areal', 'all', '0.7', 'other area'), ('local', 'all', '#f4a6a0', 'same area'),
+                                    ('local', 'significant', '#8c6bb1', 'same area, significant'),
+                                    ('areal', 'significant', '0.1', 'other area, significant')):
+        ax.stairs(hist[key][part], FIG9_K_BINS, fill=True, color=color, label=label)
+        peak = max(peak, int(hist[key][part].max()))
+    for key, part, color in (('areal', 'all', '0.7'), ('areal', 'significant', '0.1'),
+                             ('local', 'all', '#f4a6a0'), ('local', 'significant', '#8c6bb1')):
+        ax.plot(hist[key][f'mean_{part}'], 1.1 * peak, 'v', color=color, ms=7)
+    ax.set_xscale('log')
+    ax.set_ylim(0, 1.2 * peak)
+    ax.set_xlabel('relative in-degree (▼ means)')
+    ax.set_ylabel('count (tested pairs)')
+    ax.legend(fontsize=6, loc='upper left', frameon=False)
+    ax.set_title('E  relative in-degree', loc='left', fontsize=9)
     fig.suptitle(f"{PAPER}, Fig. 9: laminar interactions\nrun {run.label}: {scale}; "
-                 f"{sum(len(v) for v in gc.values())} target populations with Granger files", fontsize=9)
+                 f"{sum(len(v) for v in gc.values())} target populations with Granger files (VAR order 25, "
+                 f"Levene p < 0.05)\narrow width ∝ fraction of the gradient's area pairs with the channel "
+                 f"(widest: {top:.3g} = {FIG9_MAX_LW:g} pt, the same scale in all six diagrams)"
+                 + (f"\nB: the gain at the {paths['rates']}" if paths else ''), fontsize=9)
     data.update({'significant_channels': lam, 'paths': paths, 'paths_missing': why,
-                 'significant_fraction': frac, 'target_balance': balance, 'width_pt_per_fraction': width})
+                 'significant_fraction': frac, 'target_balance': balance, 'width_pt_per_fraction': width,
+                 'relative_indegree_bins': FIG9_K_BINS, 'relative_indegree_hist': hist})
     return save(fig, data, out_dir, 'fig9_laminar_interactions')
 
 

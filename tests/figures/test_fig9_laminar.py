@@ -68,6 +68,29 @@ def test_fig9_channels_recounted_from_the_granger_files(tmp_path):
         assert d['significant_fraction'][g]['significant'] == sum(counts.get(g, {}).values())
         if g != 'same-area':       # the planted channel: significant in every area pair
             assert dict((tuple(c[:2]), c[3]) for c in got['channels'])[PLANTED] == 1.
+    # E: relative in-degree K / (the target's tested total) of the full-scale model, recounted
+    from mam_pynn.model import MultiAreaModel
+    from mam_pynn.theory.metastability import fig4_network_params
+    K = MultiAreaModel(fig4_network_params(1.9)).K
+    rel = {True: [], False: []}
+    sig = {True: [], False: []}
+    for t in AREAS:
+        for tp in POPULATION_LIST:
+            d_gc = json.loads((tmp_path / 'syn' / relative_path('granger_causality', area=t, pop=tp)).read_text())
+            total = sum(K[t][tp][s][sp] for s in d_gc for sp in d_gc[s])
+            for s in d_gc:
+                for sp, (_, p) in d_gc[s].items():
+                    rel[s == t].append(K[t][tp][s][sp] / total)
+                    if p < 0.05:
+                        sig[s == t].append(K[t][tp][s][sp] / total)
+    bins = np.array(d['relative_indegree_bins'])
+    assert bins[0] == pytest.approx(1e-5) and bins[-1] == pytest.approx(1.)
+    for key, local in (('areal', False), ('local', True)):
+        hist = d['relative_indegree_hist'][key]
+        inside = [x for x in rel[local] if bins[0] <= x <= bins[-1]]
+        assert sum(hist['all']) == len(inside) > 0
+        assert sum(hist['significant']) == sum(bins[0] <= x <= bins[-1] for x in sig[local])
+        assert hist['mean_all'] == pytest.approx(np.mean(rel[local]))
     # the path panel: every ordered pair of the 32 areas but those into MDP (no cc input)
     full = _architecture(AREA_LIST)
     expected = Counter('HL' if full[t] < full[s] else 'LH' if full[t] > full[s] else 'HZ'
@@ -84,3 +107,13 @@ def test_fig9_without_granger_files_says_how_to_write_them(tmp_path, capsys):
     d = json.loads((tmp_path / 'out' / 'fig9_laminar_interactions.json').read_text())
     assert '--granger' in d['missing'] and 'granger_causality' in d['missing']
     assert '--granger' in capsys.readouterr().out and len(paths) == 3
+
+
+def test_mam_preprocess_granger_asks_for_the_on_request_products(monkeypatch, tmp_path):
+    import mam_pynn.analysis.preprocess as pre
+    from mam_pynn.cli import main
+    calls = []
+    monkeypatch.setattr(pre, 'preprocess', lambda *a, **k: calls.append(k))
+    assert main(['preprocess', str(tmp_path), '--out', str(tmp_path / 'data')]) == 0
+    assert main(['preprocess', str(tmp_path), '--out', str(tmp_path / 'data'), '--granger']) == 0
+    assert calls[0]['extra'] == [] and calls[1]['extra'] == list(pre.ON_REQUEST) != []
