@@ -99,6 +99,28 @@ def test_fig9_channels_recounted_from_the_granger_files(tmp_path):
     assert d['paths']['area_pairs'] == dict(expected)
     for g, n in expected.items():
         assert sum(k for _, _, k in d['paths']['pair_counts'][g]) == n
+    # ... and which population pairs: per area pair the argmin of all shortest paths by
+    # networkx's Floyd-Warshall on the gain at the written rates (the figure: scipy, Johnson)
+    import networkx as nx
+    from mam_pynn.theory.paths import path_gain_matrix
+    M = MultiAreaModel(fig4_network_params(1.9), theory=True)
+    la = json.loads((tmp_path / 'syn' / relative_path('pop_rates_LA_state')).read_text())
+    gain, _ = path_gain_matrix(M.theory, [la[a][p] for a, p in (x.split('-', 1) for x in M.structure_vec)])
+    graph = nx.DiGraph()
+    graph.add_weighted_edges_from((s, t, -np.log10(gain[t, s])) for t, s in zip(*np.nonzero(gain > 0)))
+    dist = nx.floyd_warshall_numpy(graph, nodelist=range(gain.shape[0]))
+    pops = [x.split('-', 1) for x in M.structure_vec]
+    index = {a: [i for i, (b, _) in enumerate(pops) if b == a] for a in AREA_LIST}
+    pairs = {}
+    for t in AREA_LIST:
+        for s in AREA_LIST:
+            block = dist[np.ix_(index[s], index[t])]
+            if s != t and np.isfinite(block).any():
+                i, j = np.unravel_index(np.argmin(block), block.shape)
+                g = 'HL' if full[t] < full[s] else 'LH' if full[t] > full[s] else 'HZ'
+                pairs.setdefault(g, Counter())[(pops[index[s][i]][1], pops[index[t][j]][1])] += 1
+    for g in expected:
+        assert {(sp, tp): k for sp, tp, k in d['paths']['pair_counts'][g]} == dict(pairs[g])
 
 
 def test_fig9_without_granger_files_says_how_to_write_them(tmp_path, capsys):
