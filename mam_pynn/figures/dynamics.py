@@ -804,6 +804,7 @@ def laminar_diagram(ax, channels, width: float, title: str) -> None:
     from matplotlib.path import Path as MPath
     y = {layer: 3 - k for k, layer in enumerate(FIG9_LAYERS)}
     xs, xe, xi = 0., 1., 1.25
+    channels = [c for c in channels if c[0].endswith('E')]    # sources drawn: E (upstream's too)
     for sp, tp, _, frac in sorted(channels, key=lambda c: c[3]):
         x1 = xe if tp.endswith('E') else xi
         y0, y1 = y[sp[:-1]], y[tp[:-1]]
