@@ -72,9 +72,10 @@ def cmd_analyze(cfg, args):
 
 
 def cmd_preprocess(cfg, args):
-    from .analysis.preprocess import T_MIN, preprocess
+    from .analysis.preprocess import ON_REQUEST, T_MIN, preprocess
     preprocess(args.run_dir, args.out, label=args.label,
-               t_min=T_MIN if args.t_min is None else args.t_min, overwrite=args.overwrite)
+               t_min=T_MIN if args.t_min is None else args.t_min, overwrite=args.overwrite,
+               extra=list(ON_REQUEST) if args.granger else [])
 
 
 def cmd_validate(cfg, args):
@@ -168,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--t-min', type=float, default=None,
                    help="skip this initial transient (ms; default 500, upstream's)")
     p.add_argument('--overwrite', action='store_true', help='replace DATA_PATH/LABEL if it exists')
+    p.add_argument('--granger', action='store_true', help='also the Granger causality of every population '
+                   '(dynamics Fig. 9; ~14 min for a down-scaled 2 s run on 2 cores)')
     p.set_defaults(func=cmd_preprocess)
 
     p = sub.add_parser('validate', parents=[common], help='compare backends statistically')

@@ -421,7 +421,7 @@ PRODUCTS = {
 
 #: products computed only when named in ``preprocess(extra=...)``, after PRODUCTS: the Granger
 #: causality of all 254 populations takes ~14 min for a down-scaled 2 s run on 2 cores,
-#: and no figure drawn yet reads it (Fig. 9's significant channels will)
+#: and only the dynamics Fig. 9 reads it (`mam preprocess --granger`)
 ON_REQUEST = {
     'Analysis/granger_causality/granger_causality_{area}_{pop}.json': granger_causality,
 }

@@ -212,15 +212,21 @@ def _stage_pattern(path_pops) -> list[str]:
     return stages[1:-1]
 
 
-def laminar_path_data(M, proc) -> dict:
+def laminar_path_data(M, proc, gain=None) -> dict:
     """Fig. 8: per ordered area pair, the shortest population-level path, the pair of
-    populations it joins, and the pair's class by SLN and by architectural type."""
+    populations it joins, and the pair's class by SLN and by architectural type.
+    ``gain``: (gain, leading eigenvalue) to use instead of the structural K |J|
+    (the dynamics paper's Fig. 9 B: :func:`..theory.paths.path_gain_matrix`)."""
     from collections import Counter
     n = len(M.N_vec)
     pops = list(M.structure_vec)
-    gain = np.asarray(M.K_matrix, float)[:, :n] * np.abs(np.asarray(M.J_matrix, float)[:, :n])
-    leading = float(np.max(np.linalg.eigvals(gain).real))
-    length, pred = shortest_population_paths(gain / leading)
+    if gain is None:
+        gain = np.asarray(M.K_matrix, float)[:, :n] * np.abs(np.asarray(M.J_matrix, float)[:, :n])
+        leading = float(np.max(np.linalg.eigvals(gain).real))
+        gain = gain / leading
+    else:
+        gain, leading = gain
+    length, pred = shortest_population_paths(gain)
     index = {a: [i for i, p in enumerate(pops) if p.split('-')[0] == a] for a in M.area_list}
     sln, arch = proc['SLN_completed'], proc['architecture_completed']
     records = []

@@ -730,6 +730,216 @@ def fig8_interactions(out_dir, run: LabelledRun, ground: LabelledRun) -> list:
     return save(fig, data, out_dir, 'fig8_interactions')
 
 
+FIG9_LAYERS = ('23', '4', '5', '6')
+FIG9_CLASSES = (('HL', 'high to low type (HL)'), ('HZ', 'horizontal (HZ)'), ('LH', 'low to high type (LH)'))
+FIG9_MAX_LW = 7.                        # points, the widest channel of all six diagrams
+FIG9_K_BINS = np.logspace(-5., 0., 51)   # upstream's relative in-degree bins (10^-5 ... 10^-0.1), and [0.79, 1]
+
+
+def granger_table(run: LabelledRun, areas) -> dict:
+    """{target area: {target pop: {source area: {source pop: (gc, p)}}}} of the run's
+    granger_causality files ({} if it has none: they are written only on request)."""
+    return {a: {p: run.granger_causality(a, p) for p in POPULATION_LIST
+                if run.has('granger_causality', area=a, pop=p)} for a in areas}
+
+
+def laminar_channels(gc: dict, arch: dict) -> tuple[dict, dict]:
+    """Fig. 9 A: per structural gradient, the significant (p < 0.05) channels source pop ->
+    target pop counted over the area pairs (upstream's Fig9_significant_channels.py), the
+    number of ordered area pairs of the gradient and the fraction of them with each channel;
+    and the channels themselves (:func:`..analysis.granger.significant_channels`)."""
+    from collections import Counter
+    from ..analysis.granger import gradient, significant_channels
+    areas = [a for a in gc if gc[a]]
+    channels = significant_channels({a: gc[a] for a in areas}, arch, areas)
+    out = {}
+    for g, pairs in channels.items():
+        n = sum(gradient(t, s, arch) == g for t in areas for s in areas)
+        counts = Counter(map(tuple, pairs))
+        out[g] = {'area_pairs': n, 'channels': [[sp, tp, k, k / n] for (sp, tp), k in sorted(counts.items())]}
+    return out, channels
+
+
+def fig9_model():
+    """Upstream's Fig9_path_analysis.py model: full scale, chi = 1.9 (Fig. 4's
+    parameters), with its theory; its K (K_stable) is also that of Fig9_laminar_interactions.py."""
+    from ..model import MultiAreaModel
+    from ..theory.metastability import fig4_network_params
+    return MultiAreaModel(fig4_network_params(1.9), theory=True)
+
+
+def la_state_paths(run: LabelledRun, M) -> dict:
+    """Fig. 9 B (upstream's Fig9_path_analysis.py): the shortest population paths of
+    ``M`` (:func:`fig9_model`) on the gain at the run's rates of the low-activity phase
+    (pop_rates_LA_state.json), per area pair the population pair joined, counted per
+    structural gradient. A run without that file (shorter than 3.6 s) gives its mean rates
+    (pop_rates.json) instead, and 'rates' says so."""
+    from ..anatomy import load_raw_data, process_raw_data
+    from ..theory.metastability import fig4_network_params
+    from ..theory.paths import path_gain_matrix
+    from .anatomy import laminar_path_data
+    if run.has('pop_rates_LA_state'):
+        key, table = 'pop_rates_LA_state', run.pop_rates_LA_state()
+        source = "low-activity rates 3.5-3.6 s (pop_rates_LA_state.json), upstream's"
+    else:
+        key, table = 'pop_rates', run.pop_rates()
+        source = ("run's mean rates (pop_rates.json), NOT upstream's low-activity rates "
+                  "3.5-3.6 s (pop_rates_LA_state.json; the run is shorter)")
+    rates = np.array([table.get(a, {}).get(p, np.nan) for a, p in
+                      (x.split('-', 1) for x in M.structure_vec)], float)
+    if not np.all(np.isfinite(rates)):
+        raise ValueError(f"{run.path(key)}: {int(np.sum(~np.isfinite(rates)))} of "
+                         f"{rates.size} populations without a rate (the path analysis needs all 32 areas)")
+    d = laminar_path_data(M, process_raw_data(load_raw_data()), gain=path_gain_matrix(M.theory, rates))
+    return {'params': fig4_network_params(1.9), 'rates': source, 'leading_eigenvalue': d['leading_eigenvalue'],
+            'pair_counts': {g: d['pair_counts'][g] for g, _ in FIG9_CLASSES},
+            'area_pairs': {g: sum(r['arch_class'] == g for r in d['paths']) for g, _ in FIG9_CLASSES}}
+
+
+def laminar_diagram(ax, channels, width: float, title: str) -> None:
+    """Upstream's Fig. 9 diagram: the source area's E populations (left, layers top to
+    bottom), the target area's E and I (right), one arrow per channel [source, target,
+    count, fraction], ``width`` points per unit of fraction."""
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path as MPath
+    y = {layer: 3 - k for k, layer in enumerate(FIG9_LAYERS)}
+    xs, xe, xi = 0., 1., 1.25
+    channels = [c for c in channels if c[0].endswith('E')]    # sources drawn: E (upstream's too)
+    for sp, tp, _, frac in sorted(channels, key=lambda c: c[3]):
+        x1 = xe if tp.endswith('E') else xi
+        y0, y1 = y[sp[:-1]], y[tp[:-1]]
+        xm = 0.5 * (xs + x1)
+        path = MPath([(xs + 0.06, y0), (xm, y0), (xm, y1), (x1 - 0.07, y1)],
+                     [MPath.MOVETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4])
+        ax.add_patch(FancyArrowPatch(path=path, arrowstyle='-|>', mutation_scale=6 + width * frac,
+                                     lw=max(0.3, width * frac), color='0.45', alpha=0.8, zorder=1))
+    for layer, yy in y.items():
+        ax.plot(xs, yy, '^', ms=10, color='#4a72b0', mec='k', mew=0.5, zorder=3)
+        ax.plot(xe, yy, '^', ms=10, color='#4a72b0', mec='k', mew=0.5, zorder=3)
+        ax.plot(xi, yy, 'o', ms=9, color='#e0605e', mec='k', mew=0.5, zorder=3)
+        ax.text(xs - 0.1, yy, layer.replace('23', '2/3') + 'E', ha='right', va='center', fontsize=8)
+        ax.text(xi + 0.1, yy, layer.replace('23', '2/3'), ha='left', va='center', fontsize=8)
+    if not channels:
+        ax.text(0.5 * (xs + xe), 1.5, 'no significant channel', ha='center', va='center', fontsize=8,
+                color='tab:red', bbox={'fc': 'w', 'ec': 'none'})
+    ax.text(xs, 3.55, 'source', ha='center', fontsize=7)
+    ax.text(0.5 * (xe + xi), 3.55, 'target E  I', ha='center', fontsize=7)
+    ax.set_xlim(-0.45, 1.6)
+    ax.set_ylim(-0.5, 3.9)
+    ax.axis('off')
+    ax.set_title(title, loc='left', fontsize=9)
+
+
+def fig9_laminar_interactions(out_dir, run: LabelledRun) -> list:
+    """Fig. 9 (upstream's Fig9_laminar_interactions.py, drawn in matplotlib instead of
+    TeX): A the significant Granger channels between the populations of two areas per
+    structural gradient (arrow width: the fraction of the gradient's area pairs with that
+    channel significant), B the population pairs joined by the shortest paths of the
+    gain at the low-activity rates (width: fraction of area pairs), C the share of
+    significant source-target pairs, D the share of distinct channels onto E and I, E the
+    histograms of the tested pairs' relative in-degrees (K / the target's tested total, of
+    the full-scale model), significant ones dark, local ones coloured. A run without
+    Granger files gets one line saying how to write them."""
+    from ..analysis.granger import indegree_table, significant_fraction, target_balance
+    areas = run.areas()
+    gc = granger_table(run, areas)
+    scale = describe(run)
+    pyplot = plt()
+    data = {'scale': scale, 'label': run.label, 'areas': areas}
+    if not any(gc.values()):
+        msg = ("the run has no Analysis/granger_causality/granger_causality_<area>_<pop>.json: write them "
+               "with `mam preprocess RUN_DIR --out DATA_PATH --granger` (or upstream's compute_granger_causality.py)")
+        fig = pyplot.figure(figsize=(11, 2))
+        fig.text(0.5, 0.5, f"{PAPER}, Fig. 9: laminar interactions\nrun {run.label}: {msg}", ha='center',
+                 va='center', fontsize=8, wrap=True)
+        print(f"fig9_laminar_interactions: {run.root}: {msg}", flush=True)
+        return save(fig, {**data, 'missing': msg}, out_dir, 'fig9_laminar_interactions')
+    arch = _architecture(areas)
+    lam, channels = laminar_channels(gc, arch)
+    M = fig9_model()
+    try:
+        paths, why = la_state_paths(run, M), None
+    except (FileNotFoundError, ValueError) as err:
+        paths, why = None, str(err)
+    frac = significant_fraction({a: gc[a] for a in areas if gc[a]}, arch)
+    balance = target_balance(channels)
+    rows = indegree_table({a: gc[a] for a in areas if gc[a]}, M.K)
+    hist = {}
+    for key, local in (('areal', False), ('local', True)):
+        k = np.array([r['K'] for r in rows if r['local'] == local])
+        sig = np.array([r['K'] for r in rows if r['local'] == local and r['p'] < 0.05])
+        hist[key] = {'all': np.histogram(k, FIG9_K_BINS)[0], 'significant': np.histogram(sig, FIG9_K_BINS)[0],
+                     'mean_all': float(k.mean()) if k.size else float('nan'),
+                     'mean_significant': float(sig.mean()) if sig.size else float('nan')}
+    path_fracs = ([] if paths is None else
+                  [{g: [[sp, tp, k, k / paths['area_pairs'][g]] for sp, tp, k in paths['pair_counts'][g]]
+                    for g, _ in FIG9_CLASSES}])
+    top = max([c[3] for g, _ in FIG9_CLASSES for c in lam[g]['channels']] +
+              [c[3] for p in path_fracs for g in p for c in p[g]] + [1e-12])
+    width = FIG9_MAX_LW / top
+
+    fig = pyplot.figure(figsize=(12, 10), constrained_layout=True)
+    grid = fig.add_gridspec(3, 3, height_ratios=[1, 1, 0.8])
+    for k, (g, name) in enumerate(FIG9_CLASSES):
+        laminar_diagram(fig.add_subplot(grid[0, k]), lam[g]['channels'], width,
+                        f"{'A  ' if k == 0 else ''}{name}: {lam[g]['area_pairs']} area pairs")
+        ax = fig.add_subplot(grid[1, k])
+        if paths is None:
+            ax.axis('off')
+            if k == 0:
+                ax.set_title('B  paths of the gain at low activity', loc='left', fontsize=9)
+                ax.text(0., 0.5, f"not available: {why}", transform=ax.transAxes, fontsize=7, wrap=True)
+        else:
+            laminar_diagram(ax, path_fracs[0][g], width,
+                            f"{'B  ' if k == 0 else ''}paths, {name}: {paths['area_pairs'][g]} area pairs")
+
+    ax = fig.add_subplot(grid[2, 0])
+    order = ('all', 'HL', 'HZ', 'LH', 'same-area')
+    pct = [100. * frac[g]['significant'] / frac[g]['total'] if frac[g]['total'] else np.nan for g in order]
+    ax.bar(range(5), pct, color=['k', '0.2', '0.2', '0.2', '#8c6bb1'])
+    ax.set_xticks(range(5))
+    ax.set_xticklabels(['Σ', 'HL', 'HZ', 'LH', 'local'])
+    ax.set_ylabel('significant connections (%)')
+    ax.set_title('C  significant source-target pairs', loc='left', fontsize=9)
+    ax = fig.add_subplot(grid[2, 1])
+    groups = ('all', 'HL', 'HZ', 'LH')
+    for j, (pole, color) in enumerate((('E', '#4a72b0'), ('I', '#e0605e'))):
+        ax.bar(np.arange(4) + 5 * j, [balance[g][pole] for g in groups], color=color, edgecolor='w')
+        ax.text(1.5 + 5 * j, 1.02, f'→ {pole}', ha='center', fontsize=9)
+    ax.set_xticks(list(range(4)) + list(range(5, 9)))
+    ax.set_xticklabels(['Σ', 'HL', 'HZ', 'LH'] * 2, fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel('relative proportion')
+    if not np.isfinite(balance['all']['E']):
+        ax.text(4., 0.5, 'no significant channel between areas', ha='center', fontsize=8, color='tab:red')
+    ax.set_title('D  distinct channels onto E and I', loc='left', fontsize=9)
+    ax = fig.add_subplot(grid[2, 2])
+    peak = 1
+    for key, part, color, label in (('areal', 'all', '0.7', 'other area'), ('local', 'all', '#f4a6a0', 'same area'),
+                                    ('local', 'significant', '#8c6bb1', 'same area, significant'),
+                                    ('areal', 'significant', '0.1', 'other area, significant')):
+        ax.stairs(hist[key][part], FIG9_K_BINS, fill=True, color=color, label=label)
+        peak = max(peak, int(hist[key][part].max()))
+    for key, part, color in (('areal', 'all', '0.7'), ('areal', 'significant', '0.1'),
+                             ('local', 'all', '#f4a6a0'), ('local', 'significant', '#8c6bb1')):
+        ax.plot(hist[key][f'mean_{part}'], 1.1 * peak, 'v', color=color, ms=7)
+    ax.set_xscale('log')
+    ax.set_ylim(0, 1.2 * peak)
+    ax.set_xlabel('relative in-degree (▼ means)')
+    ax.set_ylabel('count (tested pairs)')
+    ax.legend(fontsize=6, loc='upper left', frameon=False)
+    ax.set_title('E  relative in-degree', loc='left', fontsize=9)
+    fig.suptitle(f"{PAPER}, Fig. 9: laminar interactions\nrun {run.label}: {scale}; "
+                 f"{sum(len(v) for v in gc.values())} target populations with Granger files (VAR order 25, "
+                 f"Levene p < 0.05)\narrow width ∝ fraction of the gradient's area pairs with the channel "
+                 f"(widest: {top:.3g} = {FIG9_MAX_LW:g} pt, the same scale in all six diagrams)"
+                 + (f"\nB: the gain at the {paths['rates']}" if paths else ''), fontsize=9)
+    data.update({'significant_channels': lam, 'paths': paths, 'paths_missing': why,
+                 'significant_fraction': frac, 'target_balance': balance, 'width_pt_per_fraction': width,
+                 'relative_indegree_bins': FIG9_K_BINS, 'relative_indegree_hist': hist})
+    return save(fig, data, out_dir, 'fig9_laminar_interactions')
+
+
 #: figure -> (function, {argument: state it reads})
 FIGURES = {'fig2_bistability': (fig2_bistability, {'la': 'bistability_LA', 'ha': 'bistability_HA',
                                                    'la_post': 'ground_state'}),
@@ -739,7 +949,8 @@ FIGURES = {'fig2_bistability': (fig2_bistability, {'la': 'bistability_LA', 'ha':
            'fig6_comparison_exp_spiking_data': (fig6_comparison_exp_spiking_data,
                                                 {'ground': 'ground_state', 'run': 'metastable'}),
            'fig7_temporal_hierarchy': (fig7_temporal_hierarchy, {'run': 'metastable'}),
-           'fig8_interactions': (fig8_interactions, {'run': 'metastable', 'ground': 'ground_state'})}
+           'fig8_interactions': (fig8_interactions, {'run': 'metastable', 'ground': 'ground_state'}),
+           'fig9_laminar_interactions': (fig9_laminar_interactions, {'run': 'metastable'})}
 
 
 def readers(data_path, original: bool = False, overrides: dict | None = None) -> dict:
