@@ -1,17 +1,7 @@
 """Fixtures of the figure tests: each paper's figures drawn once per session by the CLI."""
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-
-def mam_figures(paper, out, *extra):
-    res = subprocess.run([sys.executable, '-m', 'mam_pynn.cli', 'figures', paper, '--out', str(out),
-                          *extra], capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    return res
+from figure_helpers import mam_figures
 
 
 @pytest.fixture(scope='session')
@@ -20,10 +10,6 @@ def drawn(tmp_path_factory):
     out = tmp_path_factory.mktemp('figures')
     results = {paper: mam_figures(paper, out) for paper in ('anatomy', 'meanfield')}
     return {'out': out, 'results': results}
-
-
-def load(drawn, paper, name) -> dict:
-    return json.loads((Path(drawn['out']) / paper / f'{name}.json').read_text())
 
 
 @pytest.fixture(scope='session')

@@ -3,7 +3,7 @@ computations and the numbers printed in the papers (figures/README.md lists them
 import numpy as np
 import pytest
 
-from conftest import load
+from figure_helpers import load
 from mam_pynn.figures.anatomy import FIGURES
 
 

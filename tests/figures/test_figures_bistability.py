@@ -11,7 +11,7 @@ from scipy.integrate import quad, solve_ivp
 from scipy.optimize import root
 from scipy.special import erfcx, zeta
 
-from conftest import load
+from figure_helpers import load
 
 # upstream's Fig. 2 network, written out: LIF neuron relative to rest (mV, ms, pF), K, W (pA)
 THETA, V_RESET, TAU_M, TAU_SYN, T_REF, C_M = 15., 0., 10., 0.5, 2., 250.
@@ -327,7 +327,7 @@ def test_fig9_local_run_simulates_analyses_and_draws(tmp_path):
     1 s (NEST, both networks; some minutes on 2 cores): the figure's rates are those counted
     in spikes.h5, and the network with K' is active at a low rate (not silent)."""
     pytest.importorskip('nest')
-    from conftest import mam_figures
+    from figure_helpers import mam_figures
     from mam_pynn.figures.workflow import FIGURES_DIR
     run = yaml.safe_load((FIGURES_DIR.parent / 'configs' / 'figures' /
                           'schuecker2017_fig9_run.yaml').read_text())

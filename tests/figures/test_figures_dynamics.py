@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import mam_figures
+from figure_helpers import mam_figures
 from mam_pynn.analysis.layout import LabelledRun
 from mam_pynn.figures import make_figure
 from mam_pynn.figures.dynamics import FIGURES, STATES, readers

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.signal import argrelmin
 
-from conftest import load
+from figure_helpers import load
 
 
 @pytest.fixture(scope='module')
