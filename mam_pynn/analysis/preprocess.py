@@ -185,7 +185,8 @@ def rate_time_series_full(ctx: Context) -> dict:
 
 def rate_time_series_auto_kernel(ctx: Context) -> dict:
     """'auto_kernel': elephant's instantaneous_rate with the kernel width of Shimazaki &
-    Shinomoto (2010) ('auto'), 1 ms, from t_min to min(T, 10.5 s), per neuron. A population
+    Shinomoto (2010) ('auto'), 1 ms, from t_min to min(T, 10.5 s), of each population's
+    merged spike train divided by its size. A population
     with too few spikes for a width (elephant needs more than two in practice) gets zeros
     and is listed in the parameters ('no_kernel_width': ['area/pop', ...])."""
     import neo

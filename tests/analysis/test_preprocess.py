@@ -244,3 +244,34 @@ def test_analysis_save_writes_upstreams_layout(small_run, tmp_path):
     a.create_pop_rates(t_min=300.)
     with pytest.raises(FileExistsError, match='pop_rates.json'):
         a.save(layout='upstream', data_path=tmp_path / 'data', label='lab')
+
+
+def test_auto_kernel_lists_populations_with_too_few_spikes(monkeypatch):
+    """A population with 0, 1 or 2 spikes gets no kernel width (elephant cannot estimate one
+    from so few): zeros, named in the parameters; a population with many spikes is the
+    elephant rate of its merged train divided by its size (computed here directly)."""
+    import types
+
+    import neo
+    import quantities as pq
+    from elephant.statistics import instantaneous_rate
+
+    from mam_pynn.analysis import preprocess
+    rng = np.random.default_rng(3)
+    many = np.sort(rng.uniform(100., 1000., 400))
+    times = {'none': np.empty(0), 'one': np.array([500.]), 'two': np.array([300., 700.]),
+             'many': many}
+    ctx = types.SimpleNamespace(
+        areas=['V1'], pops=lambda area: list(times), T=1000., t_min=100.,
+        spikes=lambda area, pop: np.column_stack([np.ones_like(times[pop]), times[pop]]),
+        size=lambda area, pop: 50, parameters=lambda **kw: kw)
+    files = preprocess.rate_time_series_auto_kernel(ctx)
+    params = next(v for k, v in files.items() if k.endswith('Parameters.json'))
+    assert params['no_kernel_width'][:2] == ['V1/none', 'V1/one']
+    assert set(params['no_kernel_width']) <= {'V1/none', 'V1/one', 'V1/two'}
+    series = {k.split('_')[-1][:-4]: v for k, v in files.items() if k.endswith('.npy')}
+    for pop in params['no_kernel_width']:
+        assert not series[pop.split('/')[1]].any()
+    train = neo.SpikeTrain(many * pq.ms, t_start=0. * pq.ms, t_stop=1000. * pq.ms)
+    expected = instantaneous_rate(train, 1. * pq.ms, t_start=100. * pq.ms, t_stop=1000. * pq.ms)
+    np.testing.assert_allclose(series['many'], np.asarray(expected.magnitude)[:, 0] / 50, rtol=1e-12)
